@@ -1,0 +1,9 @@
+"""CLI commands of the `agent` package (registered on the root app by cutpilot.cli)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this package's commands to the root app."""

