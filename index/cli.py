@@ -1,4 +1,4 @@
-"""CLI commands of the `index` package (registered on the root app by cutpilot.cli)."""
+"""CLI commands of the `index` package: ingest (cli_ingest) and the library / search commands (cli_library)."""
 
 from __future__ import annotations
 
@@ -7,3 +7,8 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Attach this package's commands to the root app."""
+    from index.cli_ingest import register as reg_ingest
+    from index.cli_library import register as reg_library
+
+    reg_ingest(app)
+    reg_library(app)
