@@ -218,7 +218,9 @@ class Timeline(_Strict):
             overlap = cur.transition_in.duration_ms if cur.transition_in else 0
             expected = prev.end_ms - overlap
             if cur.start_ms < expected:
-                raise ValueError(f"item {cur.id}: starts at {cur.start_ms} ms, overlapping {prev.id} (ends {prev.end_ms})")
+                raise ValueError(
+                    f"item {cur.id}: starts at {cur.start_ms} ms, overlapping {prev.id} (ends {prev.end_ms})"
+                )
             if cur.start_ms > expected and not self.allow_gaps:
                 raise ValueError(
                     f"item {cur.id}: gap of {cur.start_ms - expected} ms after {prev.id}; set allow_gaps to keep it"
@@ -299,7 +301,8 @@ class Timeline(_Strict):
                 vtrack.append(otio.schema.Gap(source_range=rng(0, item.start_ms - cursor)))
             if isinstance(item, ClipItem):
                 ref = otio.schema.ExternalReference(target_url=str(Path(item.source).resolve()))
-                clip = otio.schema.Clip(name=item.id, media_reference=ref, source_range=rng(item.in_ms, item.duration_ms))
+                src_range = rng(item.in_ms, item.duration_ms)
+                clip = otio.schema.Clip(name=item.id, media_reference=ref, source_range=src_range)
             elif isinstance(item, ImageItem):
                 ref = otio.schema.ExternalReference(target_url=str(Path(item.source).resolve()))
                 clip = otio.schema.Clip(name=item.id, media_reference=ref, source_range=rng(0, item.duration_ms))

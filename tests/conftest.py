@@ -1,0 +1,32 @@
+"""Shared test set-up: offline, no LLM endpoint leaking in from the environment, a per-test CUTPILOT_HOME."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CUTPILOT_LLM_MODEL", "CUTPILOT_VLM_MODEL", "QDRANT_URL"):
+    os.environ.pop(_var, None)
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own CUTPILOT_HOME so no test sees another's library."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("CUTPILOT_HOME", str(home))
+    from cutpilot.settings import get_settings
+
+    get_settings.cache_clear()
+    return home
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
