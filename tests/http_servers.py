@@ -84,7 +84,7 @@ class TestServer:
                     break
             else:
                 return Reply(404, {"error": f"no route for {req.method} {req.path}"})
-        return handler(req)  # type: ignore[operator]  # callables run outside the lock
+        return handler(req)  # callables run outside the lock
 
     def __enter__(self) -> TestServer:
         server = self
