@@ -1,0 +1,502 @@
+"""Timeline → finished H.264/AAC mp4 with ffmpeg: per-segment video encodes joined by stream copy, one audio pass.
+
+Why segments: a full render costs about the same as one big filter graph on 2 cores (render-notes), but each
+segment is cached by the content hash of what it shows, so an identical timeline is free and a changed slot
+re-encodes only its own segment. Crossfades stay inside one segment; audio is mixed and loudness-normalised once
+for the whole timeline (numpy, BS.1770 via pyloudnorm + a true-peak limiter) and encoded once at the final mux.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from cutpilot.errors import RenderError, TimelineError
+from cutpilot.media import probe, run_ffmpeg
+from cutpilot.settings import Settings
+from cutpilot.timeline import CardItem, ClipItem, ImageItem, KenBurns, Timeline
+from tools import ffgraph as fg
+from tools.captions import CaptionImage, layout_captions, safe_box
+
+RENDER_VERSION = 3
+Quality = Literal["draft", "standard", "high"]
+SR = fg.SR
+
+
+class RenderResult(BaseModel):
+    path: Path
+    duration_s: float
+    wall_s: float
+    cached: bool
+    segments_rendered: int
+    segments_total: int
+    audio_lufs: float | None = None
+    audio_true_peak_db: float | None = None
+
+
+@dataclass
+class _Seg:
+    items: list[Any]
+    f0: int
+    f1: int
+    key: str = ""
+    path: Path | None = None
+    gap: bool = False
+
+
+_FP: dict[tuple[str, int, int], str] = {}
+
+
+def fingerprint(path: str | Path) -> str:
+    """Content hash of a file (memoised per path/size/mtime so repeated renders don't re-read big sources)."""
+    p = Path(path)
+    st = p.stat()
+    k = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if k not in _FP:
+        h = hashlib.sha256()
+        with p.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _FP[k] = h.hexdigest()[:24]
+    return _FP[k]
+
+
+def _h(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def end_card_item(tl: Timeline) -> CardItem | None:
+    b = tl.brand
+    if b.end_card_ms <= 0:
+        return None
+    return CardItem(id="end_card", start_ms=tl.content_ms, duration_ms=b.end_card_ms, style="cta",
+                    text=b.end_card_text or b.name or " ")
+
+
+def check_sources(tl: Timeline, settings: Settings) -> dict[str, Any]:
+    """Fail fast, before ffmpeg, with one line naming the item whose file is missing or too short."""
+    probes: dict[str, Any] = {}
+    for it in tl.video:
+        if isinstance(it, ClipItem | ImageItem) and not Path(it.source).is_file():
+            raise RenderError(f"source file not found: {it.source}", item_id=it.id)
+        if isinstance(it, CardItem) and it.background and not Path(it.background).is_file():
+            raise RenderError(f"card background not found: {it.background}", item_id=it.id)
+        if isinstance(it, ClipItem):
+            if it.source not in probes:
+                probes[it.source] = probe(it.source, settings.ffprobe)
+            pr = probes[it.source]
+            if not pr.has_video:
+                raise RenderError(f"source has no video stream: {it.source}", item_id=it.id)
+            if it.out_ms > pr.duration * 1000 + 60:
+                raise TimelineError(f"item {it.id}: out_ms {it.out_ms} is past the end of {Path(it.source).name} "
+                                    f"({pr.duration * 1000:.0f} ms)")
+    for vo in tl.voiceover:
+        if not Path(vo.source).is_file():
+            raise RenderError(f"voiceover file not found: {vo.source}", item_id=vo.id)
+        probes[vo.source] = probe(vo.source, settings.ffprobe)
+    if tl.music and not Path(tl.music.source).is_file():
+        raise RenderError(f"music file not found: {tl.music.source}", item_id="music")
+    if tl.brand.logo and not Path(tl.brand.logo).is_file():
+        raise RenderError(f"brand logo not found: {tl.brand.logo}", item_id="brand.logo")
+    return probes
+
+
+def plan_segments(tl: Timeline) -> list[_Seg]:
+    """Group items into segments: a crossfade joins an item to its predecessor's segment; gaps become black."""
+    fps = tl.output.fps
+    items: list[Any] = list(tl.video)
+    ec = end_card_item(tl)
+    if ec is not None:
+        items.append(ec)
+    segs: list[_Seg] = []
+    cursor = 0
+    for it in items:
+        f0, f1 = fg.frames(it.start_ms, fps), fg.frames(it.end_ms, fps)
+        if it.transition_in is not None and segs:
+            segs[-1].items.append(it)
+            segs[-1].f1 = max(segs[-1].f1, f1)
+        else:
+            if f0 > cursor:
+                segs.append(_Seg([], cursor, f0, gap=True))
+            segs.append(_Seg([it], f0, f1))
+        cursor = max(cursor, segs[-1].f1)
+    return segs
+
+
+# --- image preparation -------------------------------------------------------------------------------------
+def _prep_image(src: str, size: tuple[int, int], fit: str, focus: tuple[float, float] | None, cache: Path) -> Path:
+    """EXIF-rotate and fit a still to `size` once (PIL), cached: ffmpeg's image decoder ignores EXIF orientation."""
+    from PIL import Image, ImageFilter, ImageOps
+
+    key = _h([fingerprint(src), size, fit, focus])
+    out = cache / f"img-{key}.png"
+    if out.exists():
+        return out
+    im = ImageOps.exif_transpose(Image.open(src)).convert("RGB")
+    W, H = size
+    if fit == "blur":
+        bg = ImageOps.fit(im, (max(2, W // 8), max(2, H // 8))).filter(ImageFilter.GaussianBlur(3)).resize((W, H))
+        fgimg = ImageOps.contain(im, (W, H), Image.Resampling.LANCZOS)
+        bg.paste(fgimg, ((W - fgimg.width) // 2, (H - fgimg.height) // 2))
+        im = bg
+    else:
+        im = ImageOps.fit(im, (W, H), Image.Resampling.LANCZOS, centering=focus or (0.5, 0.5))
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.png")
+    im.save(tmp, compress_level=1)
+    os.replace(tmp, out)
+    return out
+
+
+# --- video segments ----------------------------------------------------------------------------------------
+def _segment_graph(tl: Timeline, seg: _Seg, caps: list[CaptionImage], card_pngs: dict[str, Path],
+                   cache: Path, probes: dict[str, Any], quality: str) -> list[str]:
+    spec = tl.output
+    W, H, fps = spec.width, spec.height, spec.fps
+    g = fg.Graph()
+    n_seg = seg.f1 - seg.f0
+    if seg.gap:
+        idx = g.add_input(["-f", "lavfi", "-i", f"color=c=black:s={W}x{H}:r={fps}"])
+        g.chains.append(f"[{idx}:v]trim=end_frame={n_seg},setsar=1,format=yuv420p[v]")
+        base = "v"
+    else:
+        labels: list[tuple[str, Any]] = []
+        for it in seg.items:
+            n = fg.frames(it.end_ms, fps) - fg.frames(it.start_ms, fps)
+            lab = g.label("item")
+            if isinstance(it, ClipItem):
+                rng = (it.out_ms - it.in_ms) / 1000
+                idx = g.add_input(["-ss", f"{it.in_ms / 1000:.3f}", "-t", f"{rng:.3f}", "-i", it.source])
+                slow = it.duration_ms / (it.out_ms - it.in_ms) if it.fill == "slow" else None
+                if slow is not None and slow < 1.001:
+                    slow = None
+                hold = (it.duration_ms - (it.out_ms - it.in_ms)) / 1000 if slow is None else 0.0
+                fg.clip_chain(g, idx=idx, n=n, fps=fps, W=W, H=H, fit=it.fit, focus=it.focus, slow=slow,
+                              hold_s=max(0.0, hold) + 2.0 / fps + 0.1, out=lab)
+            elif isinstance(it, ImageItem) and it.motion is not None:
+                kb: KenBurns = it.motion
+                over = 1.5 if quality == "draft" else 2.0
+                png = _prep_image(it.source, (fg._even(W * over), fg._even(H * over)), it.fit, it.focus, cache)
+                idx = g.add_input(["-i", str(png)])
+                fg.kenburns_chain(g, idx=idx, n=n, fps=fps, W=W, H=H, motion=kb, out=lab)
+            else:
+                if isinstance(it, ImageItem):
+                    png = _prep_image(it.source, (W, H), it.fit, it.focus, cache)
+                else:
+                    png = card_pngs[it.id]
+                idx = g.add_input(["-loop", "1", "-framerate", str(fps), "-i", str(png)])
+                fg.still_chain(g, idx=idx, n=n, fps=fps, out=lab)
+            labels.append((lab, it))
+        base, acc_end = labels[0][0], fg.frames(labels[0][1].end_ms, fps) - seg.f0
+        for lab, it in labels[1:]:
+            off = fg.frames(it.start_ms, fps) - seg.f0
+            out = g.label("x")
+            fg.xfade(g, base, lab, dur_frames=acc_end - off, offset_frames=off, fps=fps, out=out)
+            base, acc_end = out, off + fg.frames(it.end_ms, fps) - fg.frames(it.start_ms, fps)
+    t_seg0, t_seg1 = seg.f0 / fps, seg.f1 / fps
+    for c in caps:
+        a, b = c.start_ms / 1000, c.end_ms / 1000
+        if b <= t_seg0 or a >= t_seg1:
+            continue
+        idx = g.add_input(["-i", str(c.path)])
+        out = g.label("cap")
+        fg.overlay_png(g, base, idx, x=c.x, y=c.y, t0=a - t_seg0, t1=b - t_seg0, out=out)
+        base = out
+    is_end = any(getattr(it, "id", "") == "end_card" for it in seg.items)
+    if tl.brand.logo and not is_end:
+        lw = fg._even(W * 0.16)
+        idx = g.add_input(["-i", tl.brand.logo])
+        box = safe_box(spec.aspect, W, H)
+        m = round(min(W, H) * 0.03)
+        pos = tl.brand.logo_position
+        x = f"{box.x0 + m}" if pos.endswith("left") else f"{box.x1 - m}-w"
+        y = f"{box.y0 + m}" if pos.startswith("top") else f"{box.y1 - m}-h"
+        lg, out = g.label("logo"), g.label("lo")
+        g.chains.append(f"[{idx}:v]scale={lw}:-2,format=rgba,colorchannelmixer=aa=0.85[{lg}]")
+        g.chains.append(f"[{base}][{lg}]overlay={x}:{y}:eof_action=repeat[{out}]")
+        base = out
+    g.chains.append(f"[{base}]format=yuv420p[vout]")
+    return [*g.args(), "-map", "[vout]", *fg.encode_args(quality, fps, n_seg)]
+
+
+def _seg_key(tl: Timeline, seg: _Seg, caps: list[CaptionImage], quality: str) -> str:
+    fps = tl.output.fps
+    items = []
+    for it in seg.items:
+        d = it.model_dump(mode="json")
+        d["start_ms"] = fg.frames(it.start_ms, fps) - seg.f0
+        for k in ("source", "background"):
+            if d.get(k):
+                d[k + "_fp"] = fingerprint(d[k])
+                d.pop(k)
+        d.pop("slot", None)
+        d.pop("id", None)
+        items.append(d)
+    t0, t1 = seg.f0 / fps, seg.f1 / fps
+    cap_keys = [(c.path.name, c.x, c.y, round(c.start_ms / 1000 - t0, 4), round(c.end_ms / 1000 - t0, 4))
+                for c in caps if c.end_ms / 1000 > t0 and c.start_ms / 1000 < t1]
+    b = tl.brand
+    brand = [b.model_dump(mode="json"), fingerprint(b.logo) if b.logo else None]
+    return _h([RENDER_VERSION, tl.output.model_dump(), quality, seg.f1 - seg.f0, seg.gap, items, cap_keys, brand])
+
+
+# --- audio -------------------------------------------------------------------------------------------------
+def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1] + 0.3:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _audio_graph(tl: Timeline, probes: dict[str, Any], total_samples: int) -> tuple[list[str], bool]:
+    """All audio into one stereo 48 kHz float stream of exactly total_samples; False when there is nothing."""
+    g = fg.Graph()
+    total_s = total_samples / SR
+    fmt = f"aresample={SR},aformat=sample_fmts=fltp:channel_layouts=stereo"
+    idx = g.add_input(["-f", "lavfi", "-t", f"{total_s:.6f}", "-i", f"anullsrc=r={SR}:cl=stereo"])
+    labels = [f"{idx}:a"]
+    any_audio = False
+    items: list[Any] = list(tl.video)
+    for i, it in enumerate(items):
+        if not (isinstance(it, ClipItem) and it.audio and probes[it.source].has_audio):
+            continue
+        rng = (it.out_ms - it.in_ms) / 1000
+        idx = g.add_input(["-ss", f"{it.in_ms / 1000:.3f}", "-t", f"{rng:.3f}", "-i", it.source])
+        slot = it.duration_ms / 1000
+        tempo = ""
+        if it.fill == "slow" and it.duration_ms > (it.out_ms - it.in_ms) * 1.001:
+            tempo = "," + fg.atempo_chain((it.out_ms - it.in_ms) / it.duration_ms)
+        fades = ""
+        if it.transition_in:
+            fades += f",afade=t=in:d={it.transition_in.duration_ms / 1000:.3f}"
+        nxt = items[i + 1] if i + 1 < len(items) else None
+        if nxt is not None and nxt.transition_in:
+            d = nxt.transition_in.duration_ms / 1000
+            fades += f",afade=t=out:st={slot - d:.3f}:d={d:.3f}"
+        lab = g.label("ca")
+        g.chains.append(
+            f"[{idx}:a]{fmt},asetpts=PTS-STARTPTS{tempo},apad,atrim=end={slot:.6f}{fades},"
+            f"volume={it.gain_db:.2f}dB,adelay={it.start_ms}:all=1[{lab}]"
+        )
+        labels.append(lab)
+        any_audio = True
+    spans = []
+    for vo in tl.voiceover:
+        pr = probes[vo.source]
+        if not pr.has_audio:
+            continue
+        dur = min(pr.duration, (vo.duration_ms or 10**9) / 1000, total_s - vo.start_ms / 1000)
+        idx = g.add_input(["-i", vo.source])
+        lab = g.label("vo")
+        g.chains.append(f"[{idx}:a]{fmt},atrim=end={dur:.6f},volume={vo.gain_db:.2f}dB,"
+                        f"adelay={vo.start_ms}:all=1[{lab}]")
+        labels.append(lab)
+        spans.append((vo.start_ms / 1000, vo.start_ms / 1000 + dur))
+        any_audio = True
+    if tl.music:
+        idx = g.add_input(["-stream_loop", "-1", "-i", tl.music.source])
+        lab = g.label("mu")
+        duck = fg.duck_expr(_merge(spans), tl.music.duck_db)
+        g.chains.append(f"[{idx}:a]{fmt},atrim=end={total_s:.6f},volume={tl.music.gain_db:.2f}dB,"
+                        f"volume='{duck}':eval=frame[{lab}]")
+        labels.append(lab)
+        any_audio = True
+    ins = "".join(f"[{x}]" for x in labels)
+    g.chains.append(f"{ins}amix=inputs={len(labels)}:duration=first:normalize=0,apad=whole_len={total_samples},"
+                    f"atrim=end_sample={total_samples}[aout]")
+    return [*g.args(), "-map", "[aout]", "-f", "f32le", "-ac", "2", "-ar", str(SR)], any_audio
+
+
+def true_peak_db(x: Any) -> float:
+    """4× oversampled peak (BS.1770 true-peak approximation) in dBTP."""
+    import numpy as np
+    from scipy.signal import resample_poly
+
+    if x.size == 0:
+        return -120.0
+    up = resample_poly(x, 4, 1, axis=0)
+    peak = float(np.max(np.abs(up)))
+    return 20 * np.log10(max(peak, 1e-9))
+
+
+def normalize_loudness(x: Any, target_lufs: float, ceiling_db: float) -> tuple[Any, float | None, float]:
+    """Gain to the integrated target, then a look-ahead true-peak limiter; iterate so both hold."""
+    import numpy as np
+    import pyloudnorm
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+    from scipy.signal import resample_poly
+
+    meter = pyloudnorm.Meter(SR)
+    if x.shape[0] < SR // 2 or float(np.max(np.abs(x))) < 1e-6:
+        return x, None, true_peak_db(x)
+    lim = 10 ** ((ceiling_db - 0.6) / 20)  # margin for AAC encoding overshoot
+    y = x
+    lufs = float("nan")
+    for _ in range(4):
+        lufs = meter.integrated_loudness(y)
+        if not np.isfinite(lufs):
+            return x, None, true_peak_db(x)
+        y = y * 10 ** ((target_lufs - lufs) / 20)
+        env = np.max(np.abs(resample_poly(y, 4, 1, axis=0)), axis=1)
+        env = env.reshape(-1, 4).max(axis=1) if env.size >= 4 * y.shape[0] else env[: y.shape[0]]
+        env = env[: y.shape[0]]
+        need = np.minimum(1.0, lim / np.maximum(env, 1e-9))
+        if need.min() >= 0.999:
+            break
+        win = int(SR * 0.005) | 1
+        gain = uniform_filter1d(minimum_filter1d(need, 2 * win + 1), win)
+        y = y * gain[:, None]
+        y = y.astype(np.float32)
+    lufs = meter.integrated_loudness(y)
+    return y.astype(np.float32), float(lufs), true_peak_db(y)
+
+
+def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache: Path,
+                 settings: Settings) -> tuple[Path, float | None, float]:
+    """Mix once, normalise once; cached by the audio inputs' content."""
+    import numpy as np
+
+    mat = []
+    for it in tl.video:
+        if isinstance(it, ClipItem) and it.audio:
+            mat.append([it.model_dump(mode="json"), fingerprint(it.source)])
+    for vo in tl.voiceover:
+        mat.append([vo.model_dump(mode="json"), fingerprint(vo.source)])
+    if tl.music:
+        mat.append([tl.music.model_dump(mode="json"), fingerprint(tl.music.source)])
+    key = _h([RENDER_VERSION, total_samples, mat, tl.audio.model_dump()])
+    out = cache / f"audio-{key}.f32"
+    meta = out.with_suffix(".json")
+    if out.exists() and meta.exists():
+        m = json.loads(meta.read_text())
+        return out, m["lufs"], m["tp"]
+    args, any_audio = _audio_graph(tl, probes, total_samples)
+    raw = out.with_suffix(".mix.f32")
+    run_ffmpeg([*args, str(raw)], item_id="audio", what="audio mix failed", ffmpeg=settings.ffmpeg)
+    x = np.fromfile(raw, dtype=np.float32).reshape(-1, 2)
+    raw.unlink(missing_ok=True)
+    if x.shape[0] < total_samples:
+        x = np.vstack([x, np.zeros((total_samples - x.shape[0], 2), np.float32)])
+    x = x[:total_samples]
+    lufs, tp = None, -120.0
+    if any_audio:
+        x, lufs, tp = normalize_loudness(x, tl.audio.target_lufs, tl.audio.true_peak_db)
+    tmp = out.with_suffix(".tmp")
+    x.astype(np.float32).tofile(tmp)
+    os.replace(tmp, out)
+    meta.write_text(json.dumps({"lufs": lufs, "tp": tp}))
+    return out, lufs, tp
+
+
+# --- public ------------------------------------------------------------------------------------------------
+def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Quality = "standard",
+           cache_dir: Path | None = None, progress: bool = False) -> RenderResult:
+    """Render a Timeline to an H.264/AAC mp4 (yuv420p, +faststart), reusing cached segments and audio."""
+    t0 = time.perf_counter()
+    if quality not in fg.QUALITY:
+        raise RenderError(f"unknown quality {quality!r}; use draft, standard or high")
+    out = Path(out)
+    cache = Path(cache_dir) if cache_dir else settings.home / "cache" / "render"
+    cache.mkdir(parents=True, exist_ok=True)
+    probes = check_sources(timeline, settings)
+    spec = timeline.output
+    fps = spec.fps
+    total_frames = fg.frames(timeline.duration_ms, fps)
+    total_samples = round(total_frames * SR / fps)
+    segs = plan_segments(timeline)
+    caps = layout_captions(timeline, cache / "captions", font_override=str(settings.font_path or "") or None,
+                           font_index=settings.font_index)
+    card_pngs: dict[str, Path] = {}
+    from tools.cards import title_card
+
+    for seg in segs:
+        for it in seg.items:
+            if isinstance(it, CardItem):
+                card_pngs[it.id] = title_card(it.text, timeline.brand, size=(spec.width, spec.height),
+                                              subtitle=it.subtitle, style=it.style, out_dir=cache / "cards",
+                                              background=it.background)
+        seg.key = _seg_key(timeline, seg, caps, quality)
+        seg.path = cache / f"seg-{seg.key}.mp4"
+    audio_key = _h([RENDER_VERSION, total_samples, timeline.model_dump(mode="json", include={"voiceover", "music",
+                                                                                               "audio"})])
+    final_key = _h([[s.key for s in segs], audio_key, _audio_inputs_fp(timeline)])
+    final = cache / f"final-{final_key}.mp4"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        shutil.copyfile(final, out)
+        meta = json.loads(final.with_suffix(".json").read_text()) if final.with_suffix(".json").exists() else {}
+        return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=True,
+                            segments_rendered=0, segments_total=len(segs), audio_lufs=meta.get("lufs"),
+                            audio_true_peak_db=meta.get("tp"))
+    todo = [s for s in segs if s.path is not None and not s.path.exists()]
+    prog = _progress(progress, len(todo) + 2)
+    with prog as p:
+        task = p.add_task("render", total=len(todo) + 2) if p else None
+        for seg in todo:
+            assert seg.path is not None
+            tmp = seg.path.with_name(seg.path.stem + ".tmp.mp4")
+            item_id = seg.items[0].id if seg.items and len(seg.items) == 1 else (
+                "+".join(i.id for i in seg.items) or "gap")
+            args = _segment_graph(timeline, seg, caps, card_pngs, cache, probes, quality)
+            run_ffmpeg([*args, str(tmp)], item_id=item_id, what="segment encode failed", ffmpeg=settings.ffmpeg)
+            os.replace(tmp, seg.path)
+            if p and task is not None:
+                p.advance(task)
+        apath, lufs, tp = render_audio(timeline, probes, total_samples, cache, settings)
+        if p and task is not None:
+            p.advance(task)
+        lst = cache / f"concat-{final_key}.txt"
+        lst.write_text("".join(f"file '{s.path}'\n" for s in segs))
+        tmp_final = final.with_name(final.stem + ".tmp.mp4")
+        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(lst), "-f", "f32le", "-ar", str(SR), "-ac", "2",
+                    "-i", str(apath), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
+                    "-movflags", "+faststart", str(tmp_final)], item_id="mux", what="final mux failed",
+                   ffmpeg=settings.ffmpeg)
+        lst.unlink(missing_ok=True)
+        os.replace(tmp_final, final)
+        final.with_suffix(".json").write_text(json.dumps({"lufs": lufs, "tp": tp}))
+        if p and task is not None:
+            p.advance(task)
+    shutil.copyfile(final, out)
+    return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=False,
+                        segments_rendered=len(todo), segments_total=len(segs), audio_lufs=lufs,
+                        audio_true_peak_db=tp)
+
+
+def _audio_inputs_fp(tl: Timeline) -> list[Any]:
+    fps: list[Any] = []
+    for it in tl.video:
+        if isinstance(it, ClipItem) and it.audio:
+            fps.append([it.model_dump(mode="json"), fingerprint(it.source)])
+    fps += [fingerprint(v.source) for v in tl.voiceover]
+    if tl.music:
+        fps.append(fingerprint(tl.music.source))
+    return fps
+
+
+class _NoProgress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: object) -> None:
+        return None
+
+
+def _progress(show: bool, total: int) -> Any:
+    if not show:
+        return _NoProgress()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), transient=True)
