@@ -96,7 +96,7 @@ def cached(out_dir: Path, tool: str, key: str, ext: str, cls: type[R] = AssetRes
     return res.model_copy(update={"path": path, "cached": True})
 
 
-def save_sidecar(result: AssetResult, extra: dict[str, Any] | None = None) -> AssetResult:
+def save_sidecar(result: R, extra: dict[str, Any] | None = None) -> R:
     """Write the provenance sidecar; the asset file must already be complete (written atomically)."""
     side = result.path.with_name(result.path.name + ".json")
     payload = {"asset": result.model_dump(mode="json"), **(extra or {})}
