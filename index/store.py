@@ -83,7 +83,7 @@ class VectorQuery:
     sparse: tuple[list[int], list[float]] | None = None
 
 
-def _pid(clip_id: str) -> str:
+def point_id(clip_id: str) -> str:
     """Qdrant wants uuids (or ints) as ids; clip ids are uuid5 strings already, anything else is mapped."""
     try:
         return str(uuid.UUID(clip_id))
@@ -150,7 +150,7 @@ class _ClientBackend:
         if c.min_dur is not None or c.max_dur is not None:
             must.append(m.FieldCondition(key="duration", range=m.Range(gte=c.min_dur, lte=c.max_dur)))
         if c.exclude_ids:
-            must_not.append(m.HasIdCondition(has_id=[_pid(i) for i in c.exclude_ids]))
+            must_not.append(m.HasIdCondition(has_id=[point_id(i) for i in c.exclude_ids]))
         if not c.include_generated:
             must_not.append(m.FieldCondition(key="generated", match=m.MatchValue(value=True)))
         return m.Filter(must=must or None, must_not=must_not or None)
@@ -165,16 +165,16 @@ class _ClientBackend:
             }
             if p.image is not None:
                 vec[IMAGE] = list(map(float, p.image))
-            out.append(m.PointStruct(id=_pid(p.id), vector=vec, payload=p.payload))
+            out.append(m.PointStruct(id=point_id(p.id), vector=vec, payload=p.payload))
         self.client.upsert(self.collection, points=out, wait=True)
 
     def retrieve(self, ids: list[str]) -> list[dict[str, Any]]:
-        recs = self.client.retrieve(self.collection, ids=[_pid(i) for i in ids], with_payload=True)
+        recs = self.client.retrieve(self.collection, ids=[point_id(i) for i in ids], with_payload=True)
         return [r.payload for r in recs if r.payload]
 
     def delete(self, ids: list[str]) -> None:
         m = self.m
-        self.client.delete(self.collection, points_selector=m.PointIdsList(points=[_pid(i) for i in ids]))
+        self.client.delete(self.collection, points_selector=m.PointIdsList(points=[point_id(i) for i in ids]))
 
     def scroll(self, c: Conditions | None, batch: int) -> Iterator[dict[str, Any]]:
         offset = None
@@ -278,7 +278,7 @@ class _EdgeBackend:
         if c.min_dur is not None or c.max_dur is not None:
             must.append(qe.FieldCondition(key="duration", range=qe.RangeFloat(gte=c.min_dur, lte=c.max_dur)))
         if c.exclude_ids:
-            must_not.append(qe.HasIdCondition({_pid(i) for i in c.exclude_ids}))
+            must_not.append(qe.HasIdCondition({point_id(i) for i in c.exclude_ids}))
         if not c.include_generated:
             must_not.append(qe.FieldCondition(key="generated", match=qe.MatchValue(True)))
         return qe.Filter(must=must or None, must_not=must_not or None)
@@ -293,15 +293,15 @@ class _EdgeBackend:
             }
             if p.image is not None:
                 vec[IMAGE] = list(map(float, p.image))
-            out.append(qe.Point(_pid(p.id), vec, p.payload))
+            out.append(qe.Point(point_id(p.id), vec, p.payload))
         self.shard.update(qe.UpdateOperation.upsert_points(out))
 
     def retrieve(self, ids: list[str]) -> list[dict[str, Any]]:
-        recs = self.shard.retrieve([_pid(i) for i in ids], with_payload=True, with_vector=False)
+        recs = self.shard.retrieve([point_id(i) for i in ids], with_payload=True, with_vector=False)
         return [r.payload for r in recs if r.payload]
 
     def delete(self, ids: list[str]) -> None:
-        self.shard.update(self.qe.UpdateOperation.delete_points([_pid(i) for i in ids]))
+        self.shard.update(self.qe.UpdateOperation.delete_points([point_id(i) for i in ids]))
 
     def scroll(self, c: Conditions | None, batch: int) -> Iterator[dict[str, Any]]:
         offset: Any = None
@@ -330,9 +330,7 @@ class _EdgeBackend:
                 else list(map(float, q.dense if q.dense is not None else []))
             )
             reqs.append(
-                qe.QueryRequest(
-                    limit=limit, query=qe.Query.Nearest(vec, using=q.using), filter=flt, with_payload=False
-                )
+                qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vec, using=q.using), filter=flt, with_payload=False)
             )
         res = self.shard.query_batch(qe.QueryBatchRequest(reqs))
         return [[(str(p.id), float(p.score)) for p in r] for r in res]
@@ -433,8 +431,8 @@ class ClipStore:
         """Payloads of the given ids, in the given order; missing ids are skipped."""
         if not ids:
             return []
-        by_id = {_pid(str(p.get("clip_id"))): p for p in self._b.retrieve(ids)}
-        return [by_id[_pid(i)] for i in ids if _pid(i) in by_id]
+        by_id = {point_id(str(p.get("clip_id"))): p for p in self._b.retrieve(ids)}
+        return [by_id[point_id(i)] for i in ids if point_id(i) in by_id]
 
     def delete(self, ids: list[str]) -> None:
         if ids:
@@ -467,4 +465,3 @@ class ClipStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

@@ -1,0 +1,317 @@
+"""The clip library facade everyone else uses: records in, ranked clips out; vectors are its business.
+
+Payloads are the full ClipRecord (flat JSON) so the store alone can rebuild every record; the filterable
+fields (product, content_type, format, duration, tags, source_hash, generated) are indexed payload keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import ValidationError
+
+from cutpilot.errors import InputError, NotFoundError
+from cutpilot.models import EDITABLE_FIELDS, ClipRecord, clip_id_for, parse_content_type, parse_formats
+from cutpilot.settings import Settings
+from index.clipvec import ImageEmbedder, get_image_embedder
+from index.embed import TextEmbedder, get_text_embedder
+from index.search import SearchFilters, SearchHit, bm25_document, hybrid_search
+from index.store import ClipStore, Conditions, StoreMeta, StorePoint
+
+RECORD_FIELDS = tuple(ClipRecord.model_fields)
+_LIST_SPLIT = re.compile(r"\s*[,，、;|]\s*")
+
+
+def record_from_payload(payload: dict[str, Any]) -> ClipRecord:
+    """Rebuild a record from its stored payload (the computed `duration` is not an input)."""
+    data = {k: v for k, v in payload.items() if k in RECORD_FIELDS}
+    return ClipRecord.model_validate(data)
+
+
+def _payload(rec: ClipRecord) -> dict[str, Any]:
+    return rec.model_dump(mode="json")
+
+
+def _split_list(value: str) -> list[str]:
+    value = value.strip()
+    if value.startswith("["):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise InputError(f"bad list {value!r}: {e}") from e
+        return [str(x) for x in parsed]
+    return [v for v in _LIST_SPLIT.split(value) if v]
+
+
+def _edit_value(field: str, value: str) -> Any:
+    """Turn a CLI/CSV string into the typed value of an editable field (one-line errors on bad values)."""
+    if field == "content_type":
+        return parse_content_type(value)
+    if field == "format":
+        return parse_formats(_split_list(value))
+    if field in ("tags", "trend_tags"):
+        return _split_list(value)
+    if field in ("product", "language"):
+        return value.strip() or None
+    return value
+
+
+class Library:
+    """Clips in a Qdrant collection, embedded by one text model (+ optional CLIP)."""
+
+    def __init__(
+        self, store: ClipStore, embedder: TextEmbedder, image: ImageEmbedder | None, settings: Settings
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.image = image if store.meta.image_model else None
+        self.settings = settings
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        embedder: TextEmbedder | None = None,
+        image_embedder: ImageEmbedder | None = None,
+        backend: str | None = None,
+    ) -> Library:
+        """Open (or create) the library under settings.home; refuses a store built with other models."""
+        emb = embedder or get_text_embedder(settings)
+        img = image_embedder if image_embedder is not None else get_image_embedder(settings)
+        meta = StoreMeta(
+            text_model=emb.model_id,
+            text_dim=emb.dim,
+            image_model=img.model_id if img else None,
+            image_dim=img.dim if img else None,
+        )
+        return cls(ClipStore.open(settings, meta, backend=backend), emb, img, settings)
+
+    # -- writing -----------------------------------------------------------------------------------------
+    def _points(self, records: list[ClipRecord]) -> list[StorePoint]:
+        texts = [r.embed_text() for r in records]
+        vecs = self.embedder.embed(texts)
+        points = []
+        for rec, text, vec in zip(records, texts, vecs, strict=True):
+            img = None
+            if self.image is not None and rec.keyframes:
+                iv = self.image.embed_clip([Path(k) for k in rec.keyframes])
+                img = iv.tolist() if iv is not None else None
+            points.append(
+                StorePoint(
+                    id=rec.clip_id,
+                    text=vec.tolist(),
+                    payload=_payload(rec),
+                    sparse=bm25_document(text),
+                    image=img,
+                )
+            )
+        return points
+
+    def add(self, records: list[ClipRecord], batch: int = 64) -> None:
+        """Embed and upsert; the same clip_id replaces the old point, so re-adding never duplicates."""
+        for i in range(0, len(records), batch):
+            self.store.upsert(self._points(records[i : i + batch]))
+
+    def delete(self, ids: list[str]) -> None:
+        self.store.delete(ids)
+
+    def edit(self, clip_id: str, changes: dict[str, str]) -> ClipRecord:
+        """Human correction: set editable fields, mark them verified, re-embed."""
+        unknown = [k for k in changes if k not in EDITABLE_FIELDS]
+        if unknown:
+            raise InputError(f"cannot edit {', '.join(unknown)}; editable fields: {', '.join(EDITABLE_FIELDS)}")
+        rec = self.get(clip_id)
+        update = {k: _edit_value(k, v) for k, v in changes.items()}
+        verified = list(rec.verified) + [k for k in changes if k not in rec.verified]
+        data = {**rec.model_dump(exclude={"duration"}), **update, "verified": verified}
+        if "content_type" in changes or "format" in changes:
+            data["label_source"] = "human"
+        try:
+            new = ClipRecord.model_validate(data)
+        except ValidationError as e:
+            raise InputError(f"invalid edit for clip {clip_id}: {e.errors()[0]['msg']}") from e
+        self.add([new])
+        return new
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def get(self, clip_id: str) -> ClipRecord:
+        found = self.store.retrieve([clip_id])
+        if not found:
+            raise NotFoundError(f"no clip with id {clip_id}")
+        return record_from_payload(found[0])
+
+    def get_many(self, ids: list[str]) -> list[ClipRecord]:
+        """Records for the ids that exist, in the order asked."""
+        return [record_from_payload(p) for p in self.store.retrieve(list(ids))]
+
+    def resolve_id(self, prefix: str) -> str:
+        """A full clip id from a unique prefix (what `clips list` shows)."""
+        if self.store.retrieve([prefix]):
+            return prefix
+        matches = [p["clip_id"] for p in self.store.scroll() if str(p["clip_id"]).startswith(prefix)]
+        if len(matches) == 1:
+            return str(matches[0])
+        if not matches:
+            raise NotFoundError(f"no clip with id {prefix}")
+        raise InputError(f"clip id prefix {prefix} is ambiguous ({len(matches)} clips); give more characters")
+
+    def ids_for_source(self, source_hash: str) -> set[str]:
+        return {str(p["clip_id"]) for p in self.store.scroll(Conditions(source_hash=source_hash))}
+
+    def records(self, filters: SearchFilters | None = None) -> Iterator[ClipRecord]:
+        cond = filters.to_conditions() if filters else None
+        for p in self.store.scroll(cond):
+            yield record_from_payload(p)
+
+    def count(self, filters: SearchFilters | None = None) -> int:
+        return self.store.count(filters.to_conditions() if filters else None)
+
+    def search(
+        self, query: str, filters: SearchFilters | None = None, *, image: Path | None = None, limit: int = 10
+    ) -> list[SearchHit]:
+        """Hybrid search; `image` adds CLIP similarity (weight settings.image_weight) when CLIP is on."""
+        if image is not None and not Path(image).is_file():
+            raise InputError(f"image {image} does not exist")
+        return hybrid_search(
+            self.store,
+            self.embedder,
+            query,
+            filters,
+            image=image,
+            image_embedder=self.image,
+            image_weight=self.settings.image_weight,
+            limit=limit,
+        )
+
+    # -- export / import ---------------------------------------------------------------------------------
+    def export(self, path: Path) -> int:
+        """Write every record to .jsonl or .csv (lossless: import_ restores the same records)."""
+        path = Path(path)
+        kind = _kind(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        n = 0
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(RECORD_FIELDS)) if kind == "csv" else None
+            if writer:
+                writer.writeheader()
+            for rec in sorted(self.records(), key=lambda r: (r.source, r.start, r.clip_id)):
+                data = rec.model_dump(mode="json", exclude={"duration"})
+                if writer:
+                    writer.writerow({k: _csv_cell(data[k]) for k in RECORD_FIELDS})
+                else:
+                    f.write(json.dumps(data, ensure_ascii=False) + "\n")
+                n += 1
+        tmp.replace(path)
+        return n
+
+    def import_(self, path: Path) -> int:
+        """Read .jsonl or .csv records; every row is validated before anything is written."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"import file {path} does not exist")
+        kind = _kind(path)
+        rows: list[tuple[int, dict[str, Any]]] = []
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            if kind == "csv":
+                for i, row in enumerate(csv.DictReader(f), start=2):
+                    rows.append((i, _from_csv_row(row, i)))
+            else:
+                for i, line in enumerate(f, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise InputError(f"{path.name} line {i}: not JSON ({e.msg})") from e
+                    if not isinstance(obj, dict):
+                        raise InputError(f"{path.name} line {i}: expected an object")
+                    rows.append((i, obj))
+        records = [_to_record(data, i, path.name) for i, data in rows]
+        self.add(records)
+        return len(records)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    raise InputError(f"{path.name}: use a .jsonl or .csv file")
+
+
+_STR_FIELDS = {
+    name
+    for name, f in ClipRecord.model_fields.items()
+    if f.annotation is str or (f.annotation is not None and set(get_args(f.annotation)) == {str, type(None)})
+}
+_OPTIONAL_STR = {"language", "product"}
+
+
+def _csv_cell(value: Any) -> str:
+    """Strings stay as they are (readable in a spreadsheet); everything else is JSON, so nothing is lost."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _from_csv_row(row: dict[str | None, Any], line: int) -> dict[str, Any]:
+    if None in row:
+        raise InputError(f"CSV line {line}: more cells than header columns")
+    out: dict[str, Any] = {}
+    for key, cell in row.items():
+        name = str(key).strip()
+        if name not in RECORD_FIELDS and name != "duration":
+            out[name] = cell  # reported as unknown by _to_record
+            continue
+        cell = cell if cell is not None else ""
+        if name in ("content_type",) or (name in _STR_FIELDS and name not in _OPTIONAL_STR):
+            out[name] = cell
+        elif name in _OPTIONAL_STR:
+            out[name] = cell or None
+        elif cell == "":
+            continue  # default
+        elif name in ("format", "tags", "trend_tags", "verified", "keyframes") and not cell.lstrip().startswith("["):
+            out[name] = _split_list(cell)
+        else:
+            try:
+                out[name] = json.loads(cell)
+            except json.JSONDecodeError as e:
+                raise InputError(f"CSV line {line}: field {name} is not valid ({e.msg}): {cell[:40]!r}") from e
+    return out
+
+
+def _to_record(data: dict[str, Any], line: int, fname: str) -> ClipRecord:
+    data = dict(data)
+    data.pop("duration", None)
+    unknown = sorted(k for k in data if k not in RECORD_FIELDS)
+    if unknown:
+        raise InputError(f"{fname} line {line}: unknown field(s) {', '.join(unknown)}")
+    if not data.get("clip_id") and data.get("source_hash") and "start" in data and "end" in data:
+        data["clip_id"] = clip_id_for(str(data["source_hash"]), float(data["start"]), float(data["end"]))
+    try:
+        return ClipRecord.model_validate(data)
+    except InputError as e:
+        raise InputError(f"{fname} line {line}: {e}") from e
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        raise InputError(f"{fname} line {line}: {where}: {err['msg']}") from e
