@@ -94,7 +94,8 @@ def motion_score(proxy: np.ndarray, start: float, end: float) -> float:
 def _face_cascade() -> Any:
     import cv2
 
-    return cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+    xml = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]
+    return cv2.CascadeClassifier(xml)
 
 
 def _read(path: Path) -> np.ndarray:
