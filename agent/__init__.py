@@ -1,0 +1,1 @@
+"""The planner agent: brief → storyboard → clips → script → gap fill → Timeline → render (LangGraph)."""

@@ -1,0 +1,199 @@
+"""Deterministic assembly (no LLM): fit each slot's clip in/out to a duration so the ad totals the target
+within ±0.5 s (exactly, to the millisecond, here), then place captions, voiceover and music → Timeline IR.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.brain.offline import CJK
+from agent.state import MusicTrack, VoiceTrack
+from cutpilot.storyboard import Slot, SlotRole, Storyboard
+from cutpilot.timeline import Timeline, build_timeline
+
+MIN_SLOT_MS = 1000
+HOOK_MAX_MS = 3000
+CARD_MIN_MS = 1500
+
+
+def slot_capacity_ms(slot: Slot) -> int | None:
+    """Longest this slot can run without freezing a frame (None = any length: cards, stills)."""
+    if slot.chosen is not None and slot.chosen.start is not None and slot.chosen.end is not None:
+        return max(1, round((slot.chosen.end - slot.chosen.start) * 1000))
+    return None
+
+
+def fit_durations(storyboard: Storyboard, voice: dict[int, VoiceTrack]) -> list[int]:
+    """Slot lengths in ms that sum exactly to the target. Clip audio keeps its speech whole where it can, voiceover
+    gets room for its words, clips are not stretched past their length unless nothing else can absorb the time."""
+    total = round(storyboard.brief.duration_s * 1000)
+    slots = storyboard.slots
+    want: list[int] = []
+    lo: list[int] = []
+    hi: list[float] = []
+    for s in slots:
+        cap = slot_capacity_ms(s)
+        w = round(s.target_s * 1000)
+        if s.line_source == "clip_audio" and cap is not None:
+            w = cap
+        v = voice.get(s.index)
+        if v is not None:
+            w = max(w, round(v.duration_s * 1000) + 200)
+        if cap is not None:
+            w = min(w, cap) if s.line_source == "clip_audio" or v is None else w
+        mn = CARD_MIN_MS if cap is None else MIN_SLOT_MS
+        if s.index == 0 and s.role == SlotRole.hook:
+            mn = min(2000, round(s.target_s * 1000))
+        mx: float = float(cap) if cap is not None else float("inf")
+        if s.role == SlotRole.hook and s.index == 0:
+            w = min(w, HOOK_MAX_MS)
+            mx = min(mx, HOOK_MAX_MS)
+        want.append(max(w, mn))
+        lo.append(mn)
+        hi.append(mx)
+    diff = total - sum(want)
+    out = list(want)
+    if diff > 0:
+        diff = _spread(out, diff, [hi[i] - out[i] for i in range(len(out))])
+        if diff > 0:  # nothing can absorb more without freezing: cards/stills first, then every slot but the hook
+            flex = [i for i in range(len(out)) if not (slots[i].role == SlotRole.hook and i == 0)] or [0]
+            _spread(out, diff, [float("inf") if i in flex else 0.0 for i in range(len(out))])
+    elif diff < 0:
+        need = -diff
+        # shrink voiceover/card slots first, then clip-audio ones (cutting speech is the last resort)
+        first = [i for i in range(len(out)) if slots[i].line_source != "clip_audio"]
+        for group in (set(first), set(range(len(out)))):
+            room = [float(out[i] - lo[i]) if i in group else 0.0 for i in range(len(out))]
+            need = _spread(out, -need, room, shrink=True)
+        if need > 0:
+            raise ValueError(f"cannot fit {len(out)} slots into {total} ms")
+    out[-1] += total - sum(out)
+    return out
+
+
+def _spread(out: list[int], amount: int, room: list[float], *, shrink: bool = False) -> int:
+    """Distribute `amount` ms over slots in proportion to their room; returns what could not be placed."""
+    left = abs(amount)
+    for _ in range(4):
+        open_ = [i for i, r in enumerate(room) if r > 0]
+        if not open_ or left <= 0:
+            break
+        weight_total = sum(min(room[i], 1e9) for i in open_)
+        placed = 0
+        for i in open_:
+            share = round(left * min(room[i], 1e9) / weight_total) if weight_total else 0
+            share = int(min(share, room[i]))
+            out[i] += -share if shrink else share
+            room[i] -= share
+            placed += share
+        left -= placed
+        if placed == 0:
+            i = max(open_, key=lambda k: room[k])
+            step = int(min(left, room[i]))
+            out[i] += -step if shrink else step
+            room[i] -= step
+            left -= step
+    return left
+
+
+def _chunks(text: str, lang: str) -> list[str]:
+    """Caption-sized pieces: ≤ 14 CJK chars or ≤ 7 words, split at punctuation first."""
+    parts = [p.strip() for p in re.split(r"[。！？!?；;，,]\s*", text) if p.strip()]
+    out: list[str] = []
+    for p in parts or [text.strip()]:
+        if lang == "zh" or CJK.search(p):
+            while len(p) > 14:
+                out.append(p[:14])
+                p = p[14:]
+            if p:
+                out.append(p)
+        else:
+            words = p.split()
+            for i in range(0, len(words), 7):
+                out.append(" ".join(words[i : i + 7]))
+    return [o for o in out if o]
+
+
+def _even_captions(text: str, start: int, dur: int, lang: str, slot: int) -> list[dict[str, Any]]:
+    chunks = _chunks(text, lang)
+    if not chunks:
+        return []
+    weights = [max(1, len(c)) for c in chunks]
+    total_w = sum(weights)
+    caps, t = [], start
+    for c, w in zip(chunks, weights, strict=True):
+        d = max(1, round(dur * w / total_w))
+        end = min(start + dur, t + d)
+        if end > t:
+            caps.append({"text": c, "start_ms": t, "end_ms": end, "lang": lang, "slot": slot})
+        t = end
+    return caps
+
+
+def assemble(
+    storyboard: Storyboard,
+    voice: dict[int, VoiceTrack],
+    music: MusicTrack | None,
+    *,
+    fps: int = 30,
+    title: str = "",
+) -> Timeline:
+    """Storyboard (+ synthesized voice, music) → a valid Timeline whose length equals the brief's duration."""
+    durs = fit_durations(storyboard, voice)
+    lang = storyboard.captions_lang or storyboard.brief.lang
+    video: list[dict[str, Any]] = []
+    vo: list[dict[str, Any]] = []
+    caps: list[dict[str, Any]] = []
+    t = 0
+    for s, d in zip(storyboard.slots, durs, strict=True):
+        c = s.chosen
+        item_id = f"s{s.index}"
+        if c is not None and c.source and c.start is not None and c.end is not None:
+            in_ms = round(c.start * 1000)
+            clip_ms = round((c.end - c.start) * 1000)
+            out_ms = in_ms + min(d, clip_ms)
+            video.append({
+                "kind": "clip", "id": item_id, "start_ms": t, "duration_ms": d, "source": c.source,
+                "in_ms": in_ms, "out_ms": out_ms, "clip_id": c.clip_id, "slot": s.index,
+                "audio": s.line_source == "clip_audio", "fit": "crop",
+            })
+        elif s.asset is not None and s.asset.kind in ("image_video", "generated_clip"):
+            video.append({
+                "kind": "clip", "id": item_id, "start_ms": t, "duration_ms": d, "source": s.asset.path,
+                "in_ms": 0, "out_ms": d, "slot": s.index, "generated": True,
+            })
+        elif s.asset is not None and s.asset.kind in ("background_swap",):
+            video.append({"kind": "image", "id": item_id, "start_ms": t, "duration_ms": d, "source": s.asset.path,
+                          "slot": s.index, "generated": True})
+        else:
+            text = str((s.asset.params.get("text") if s.asset else None) or s.line or storyboard.brief.product or "")
+            sub = str(s.asset.params.get("subtitle", "")) if s.asset else ""
+            video.append({
+                "kind": "card", "id": item_id, "start_ms": t, "duration_ms": d, "text": text or "…",
+                "subtitle": sub, "style": "cta" if s.role == SlotRole.offer_cta else "title", "slot": s.index,
+            })
+        v = voice.get(s.index)
+        if v is not None:
+            vo.append({"id": f"vo{s.index}", "source": v.path, "start_ms": t, "duration_ms": d, "text": v.text,
+                       "slot": s.index})
+        if s.line:
+            caps.extend(_even_captions(s.line, t, d, lang, s.index))
+        t += d
+    data: dict[str, Any] = {
+        "output": {"aspect": storyboard.brief.aspect, **_size(storyboard.brief.aspect), "fps": fps},
+        "video": video,
+        "voiceover": vo,
+        "captions": caps,
+        "meta": {"title": title or storyboard.brief.text[:60], "brief": storyboard.brief.text},
+    }
+    if music is not None:
+        data["music"] = {"source": music.path, "mood": music.mood, "gain_db": -14.0}
+    return build_timeline(**data)
+
+
+def _size(aspect: str) -> dict[str, int]:
+    from cutpilot.timeline import ASPECTS
+
+    w, h = ASPECTS[aspect]
+    return {"width": w, "height": h}

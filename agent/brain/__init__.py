@@ -1,0 +1,1 @@
+"""Planner brains. Both honour one contract (agent.brain.base.Brain); the offline one is the default and fallback."""

@@ -1,0 +1,299 @@
+"""The planner graph: understand → storyboard → fetch → script → fill_gaps → assemble → review → render.
+
+State holds only JSON payloads and paths (agent.state); everything live (library, brains, tools, settings) is
+bound in by `build_graph(deps)`, so a fresh process can resume any thread from the sqlite checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from agent import steps
+from agent.assemble import assemble
+from agent.brain.base import Brain
+from agent.brain.offline import MIN_SCORE, OfflineBrain
+from agent.revise import apply_revision, is_approval
+from agent.runrecord import RunRecord
+from agent.sources import ClipSource
+from agent.state import AgentState, MusicTrack, VoiceTrack
+from agent.toolbox import Toolbox
+from cutpilot.errors import CutpilotError, InputError, ProviderError
+from cutpilot.models import ClipRecord
+from cutpilot.settings import Settings
+from cutpilot.storyboard import Brief, Storyboard
+from cutpilot.timeline import Timeline
+
+NODES = ("understand", "storyboard", "fetch", "script", "fill_gaps", "assemble", "review", "render")
+T = TypeVar("T")
+
+
+@dataclass
+class Deps:
+    """Live collaborators of one graph instance (never checkpointed)."""
+
+    settings: Settings
+    source: ClipSource
+    brain: Brain = field(default_factory=OfflineBrain)
+    tools: Toolbox | None = None
+    min_score: float = MIN_SCORE
+
+    def __post_init__(self) -> None:
+        if self.tools is None:
+            self.tools = Toolbox(self.settings)
+
+
+def _fallback(deps: Deps, run: RunRecord, step: str, primary: Callable[[Brain], T], offline: Callable[[], T]) -> T:
+    """Run a brain step; a provider failure (after the adapter's retries) falls back to the offline brain."""
+    if isinstance(deps.brain, OfflineBrain):
+        return offline()
+    try:
+        return primary(deps.brain)
+    except ProviderError as e:
+        run.fallback(step, e.one_line())
+        run.warn(f"{step}: LLM failed, used the offline planner for this step")
+        return offline()
+
+
+def _records(deps: Deps, sb: Storyboard) -> dict[str, ClipRecord]:
+    out: dict[str, ClipRecord] = {}
+    for s in sb.slots:
+        if s.chosen is not None:
+            try:
+                out[s.chosen.clip_id] = deps.source.get(s.chosen.clip_id)
+            except CutpilotError:
+                continue
+    return out
+
+
+def _voice(state: AgentState) -> dict[int, VoiceTrack]:
+    return {int(k): VoiceTrack.model_validate(v) for k, v in (state.get("voice") or {}).items()}
+
+
+def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
+    """Compile the StateGraph with the given collaborators and (optional) checkpointer."""
+    offline = OfflineBrain()
+
+    def timed(name: str, fn: Callable[[AgentState], dict[str, Any]]) -> Callable[[AgentState], dict[str, Any]]:
+        def node(state: AgentState) -> dict[str, Any]:
+            t0 = time.perf_counter()
+            out = fn(state)
+            run = RunRecord.model_validate(out.get("run", state["run"]))
+            if name != "render":
+                run.time_node(name, t0)
+            out["run"] = run.model_dump(mode="json")
+            return out
+
+        node.__name__ = name
+        return node
+
+    def understand(state: AgentState) -> dict[str, Any]:
+        run = RunRecord.model_validate(state["run"])
+        base = Brief.model_validate(state["brief"]) if state.get("brief") else None
+        text = state.get("request") or ""
+        if not text and base is not None:
+            brief = base
+        else:
+            products = deps.source.products()
+            brief = _fallback(
+                deps, run, "understand",
+                lambda b: b.understand(text, products, run),
+                lambda: offline.understand(text, products, run, base=base),
+            )
+            if base is not None:  # explicit CLI / structured values win over what the text implies
+                explicit = {k: v for k, v in base.model_dump().items()
+                            if k != "text" and v not in (None, [], "") and v != Brief.model_fields[k].default}
+                brief = brief.model_copy(update=explicit)
+        if brief.product is None:
+            guess = steps.infer_product(deps.source, brief.angle or brief.text, brief.lang)
+            if guess:
+                brief = brief.model_copy(update={"product": guess})
+                run.warn(f"no product named; using {guess!r}, the product of the best-matching clips")
+        return {"brief": brief.model_dump(mode="json"), "run": run.model_dump(mode="json")}
+
+    def storyboard(state: AgentState) -> dict[str, Any]:
+        run = RunRecord.model_validate(state["run"])
+        brief = Brief.model_validate(state["brief"])
+        sb = _fallback(deps, run, "storyboard", lambda b: b.storyboard(brief, run),
+                       lambda: offline.storyboard(brief, run))
+        idx = list(range(len(sb.slots)))
+        return {"storyboard": sb.model_dump(mode="json"), "dirty_fetch": idx, "dirty_script": idx, "voice": {},
+                "music": None, "run": run.model_dump(mode="json")}
+
+    def fetch(state: AgentState) -> dict[str, Any]:
+        run = RunRecord.model_validate(state["run"])
+        sb = Storyboard.model_validate(state["storyboard"])
+        exclude = {int(k): v for k, v in (state.get("exclude") or {}).items()}
+        idx = list(state.get("dirty_fetch") or [])
+        if idx:
+            def primary(b: Brain) -> Storyboard:
+                return steps.fetch(sb, idx, deps.source, b, run, exclude)
+
+            sb = _fallback(deps, run, "fetch", primary,
+                           lambda: steps.fetch(sb, idx, deps.source, offline, run, exclude))
+            slots = list(sb.slots)
+            for i in idx:
+                c = slots[i].chosen
+                if c is not None and c.score < deps.min_score:
+                    run.warn(f"slot {i}: best clip scored {c.score:.2f} < {deps.min_score}; filling the gap")
+                    slots[i] = slots[i].model_copy(update={"chosen": None, "alternates": []})
+            sb = sb.model_copy(update={"slots": slots})
+        script_idx = sorted(set(state.get("dirty_script") or []) | set(idx))
+        return {"storyboard": sb.model_dump(mode="json"), "dirty_fetch": [], "dirty_script": script_idx,
+                "run": run.model_dump(mode="json")}
+
+    def script(state: AgentState) -> dict[str, Any]:
+        run = RunRecord.model_validate(state["run"])
+        sb = Storyboard.model_validate(state["storyboard"])
+        idx = list(state.get("dirty_script") or [])
+        records = _records(deps, sb)
+
+        def primary(b: Brain) -> tuple[Storyboard, list[int]]:
+            return steps.script(sb, idx, b, run, records)
+
+        sb2, revoice = _fallback(deps, run, "script", primary, lambda: steps.script(sb, idx, offline, run, records))
+        return {"storyboard": sb2.model_dump(mode="json"), "dirty_script": [], "dirty_voice": revoice,
+                "run": run.model_dump(mode="json")}
+
+    def fill_gaps(state: AgentState) -> dict[str, Any]:
+        run = RunRecord.model_validate(state["run"])
+        sb = Storyboard.model_validate(state["storyboard"])
+        sb = steps.fill_gaps(sb, run, min_score=deps.min_score)
+        out_dir = Path(state["out_dir"]) / "assets"
+        assert deps.tools is not None
+        voice = steps.synth_voice(sb, list(state.get("dirty_voice") or []), _voice(state), deps.tools, out_dir, run)
+        cur = MusicTrack.model_validate(state["music"]) if state.get("music") else None
+        music = steps.make_music(sb, cur, deps.tools, out_dir, run)
+        return {"storyboard": sb.model_dump(mode="json"), "dirty_voice": [],
+                "voice": {str(k): v.model_dump(mode="json") for k, v in voice.items()},
+                "music": music.model_dump(mode="json") if music else None, "run": run.model_dump(mode="json")}
+
+    def assemble_node(state: AgentState) -> dict[str, Any]:
+        sb = Storyboard.model_validate(state["storyboard"])
+        music = MusicTrack.model_validate(state["music"]) if state.get("music") else None
+        tl = assemble(sb, _voice(state), music, title=sb.brief.text[:60])
+        return {"timeline": json.loads(tl.to_json())}
+
+    def review(state: AgentState) -> dict[str, Any]:
+        run = RunRecord.model_validate(state["run"])
+        if state.get("mode", "batch") != "chat":
+            return {"approved": True}
+        sb = Storyboard.model_validate(state["storyboard"])
+        answer = interrupt(review_payload(sb, Timeline.model_validate(state["timeline"])))
+        text = answer.get("text", "") if isinstance(answer, dict) else str(answer or "")
+        if (isinstance(answer, dict) and answer.get("action") == "approve") or is_approval(text):
+            run.revisions.append({"kind": "approve"})
+            return {"approved": True, "run": run.model_dump(mode="json")}
+        try:
+            patch = apply_revision(sb, text)
+        except InputError as e:
+            run.warn(f"revision not understood: {e}")
+            run.revisions.append({"kind": "not_understood", "text": text})
+            return {"approved": False, "dirty_fetch": [], "run": run.model_dump(mode="json")}
+        run.revisions.append({"kind": patch.kind, "text": text, "refetch": patch.refetch,
+                              "rescript": patch.rescript, "note": patch.note})
+        ex = {str(k): v for k, v in (state.get("exclude") or {}).items()}
+        for k, v in patch.exclude.items():
+            ex[str(k)] = sorted(set(ex.get(str(k), [])) | set(v))
+        upd: dict[str, Any] = {
+            "approved": False, "storyboard": patch.storyboard.model_dump(mode="json"),
+            "dirty_fetch": patch.refetch, "dirty_script": patch.rescript, "exclude": ex,
+            "run": run.model_dump(mode="json"),
+        }
+        if patch.kind == "duration":
+            upd["voice"] = {}  # slot indexes moved; re-voice the re-scripted lines
+            upd["dirty_script"] = sorted(set(patch.rescript) | {i for i, s in enumerate(patch.storyboard.slots)
+                                                                if s.line_source == "voiceover"})
+            upd["music"] = None
+        return upd
+
+    def route_review(state: AgentState) -> str:
+        if state.get("approved"):
+            return "render"
+        if state.get("dirty_fetch") or state.get("dirty_script") or state.get("music") is None:
+            return "fetch"
+        return "fetch"
+
+    def render(state: AgentState) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        run = RunRecord.model_validate(state["run"])
+        out_dir = Path(state["out_dir"])
+        tl = Timeline.model_validate(state["timeline"])
+        sb = Storyboard.model_validate(state["storyboard"])
+        outputs = write_outputs(out_dir, sb, tl)
+        if state.get("render", True):
+            assert deps.tools is not None
+            res = deps.tools.render(tl, out_dir / "ad.mp4", quality=state.get("quality", "draft"),
+                                    cache_dir=deps.settings.home / "render-cache")
+            run.render = res.model_dump(mode="json") if hasattr(res, "model_dump") else dict(res)
+            outputs["ad"] = str(out_dir / "ad.mp4")
+        run.time_node("render", t0)
+        outputs["run"] = str(out_dir / "run.json")
+        (out_dir / "run.json").write_text(run.model_dump_json(indent=2), encoding="utf-8")
+        return {"outputs": outputs, "run": run.model_dump(mode="json")}
+
+    g: StateGraph[Any] = StateGraph(AgentState)
+    bodies: dict[str, Callable[[AgentState], dict[str, Any]]] = {
+        "understand": understand, "storyboard": storyboard, "fetch": fetch, "script": script,
+        "fill_gaps": fill_gaps, "assemble": assemble_node, "review": review, "render": render,
+    }
+    for name in NODES:
+        action: Any = timed(name, bodies[name])
+        g.add_node(name, action)
+    g.add_edge(START, "understand")
+    g.add_edge("understand", "storyboard")
+    g.add_edge("storyboard", "fetch")
+    g.add_edge("fetch", "script")
+    g.add_edge("script", "fill_gaps")
+    g.add_edge("fill_gaps", "assemble")
+    g.add_edge("assemble", "review")
+    g.add_conditional_edges("review", route_review, {"render": "render", "fetch": "fetch"})
+    g.add_edge("render", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+def review_payload(sb: Storyboard, tl: Timeline) -> dict[str, Any]:
+    """What the reviewer sees: one row per slot (role, clip id, thumbnail, line, seconds)."""
+    by_slot = {v.slot: v for v in tl.video}
+    rows = []
+    for s in sb.slots:
+        v = by_slot.get(s.index)
+        rows.append({
+            "shot": s.index + 1, "role": s.role.value,
+            "clip_id": s.chosen.clip_id if s.chosen else None,
+            "asset": s.asset.kind if s.asset else None,
+            "thumbnail": s.chosen.thumbnail if s.chosen else None,
+            "line": s.line, "line_source": s.line_source,
+            "seconds": round(v.duration_ms / 1000, 2) if v else s.target_s,
+        })
+    return {"kind": "review", "total_s": tl.duration_ms / 1000, "music": sb.music_mood,
+            "captions_lang": sb.captions_lang, "slots": rows,
+            "hint": "approve, or revise: 'replace shot 3 with a livestream clip', 'make it 15 s', '英文字幕', "
+                    "'more energetic music', 'swap the hook'"}
+
+
+def write_outputs(out_dir: Path, sb: Storyboard, tl: Timeline) -> dict[str, str]:
+    """storyboard.json, timeline.json, captions.srt, timeline.otio (ad.mp4 and run.json come from the render node)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "storyboard.json").write_text(sb.model_dump_json(indent=2), encoding="utf-8")
+    tl.save(out_dir / "timeline.json")
+    (out_dir / "captions.srt").write_text(tl.to_srt(), encoding="utf-8")
+    tl.write_otio(out_dir / "timeline.otio")
+    return {k: str(out_dir / f) for k, f in (("storyboard", "storyboard.json"), ("timeline", "timeline.json"),
+                                             ("captions", "captions.srt"), ("otio", "timeline.otio"))}
+
+
+def open_checkpointer(settings: Settings) -> Any:
+    """The persistent sqlite checkpointer under CUTPILOT_HOME (one file for all threads)."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    conn = sqlite3.connect(str(settings.path("checkpoints.sqlite")), check_same_thread=False)
+    return SqliteSaver(conn)
