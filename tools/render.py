@@ -102,8 +102,11 @@ def check_sources(tl: Timeline, settings: Settings) -> dict[str, Any]:
         if not Path(vo.source).is_file():
             raise RenderError(f"voiceover file not found: {vo.source}", item_id=vo.id)
         probes[vo.source] = probe(vo.source, settings.ffprobe)
-    if tl.music and not Path(tl.music.source).is_file():
-        raise RenderError(f"music file not found: {tl.music.source}", item_id="music")
+    if tl.music:
+        if not Path(tl.music.source).is_file():
+            raise RenderError(f"music file not found: {tl.music.source}", item_id="music")
+        if not probe(tl.music.source, settings.ffprobe).has_audio:
+            raise RenderError(f"music file has no audio stream: {tl.music.source}", item_id="music")
     if tl.brand.logo and not Path(tl.brand.logo).is_file():
         raise RenderError(f"brand logo not found: {tl.brand.logo}", item_id="brand.logo")
     return probes
@@ -132,7 +135,8 @@ def plan_segments(tl: Timeline) -> list[_Seg]:
 
 
 # --- image preparation -------------------------------------------------------------------------------------
-def _prep_image(src: str, size: tuple[int, int], fit: str, focus: tuple[float, float] | None, cache: Path) -> Path:
+def _prep_image(src: str, size: tuple[int, int], fit: str, focus: tuple[float, float] | None, cache: Path,
+                item_id: str = "") -> Path:
     """EXIF-rotate and fit a still to `size` once (PIL), cached: ffmpeg's image decoder ignores EXIF orientation."""
     from PIL import Image, ImageFilter, ImageOps
 
@@ -140,7 +144,10 @@ def _prep_image(src: str, size: tuple[int, int], fit: str, focus: tuple[float, f
     out = cache / f"img-{key}.png"
     if out.exists():
         return out
-    im = ImageOps.exif_transpose(Image.open(src)).convert("RGB")
+    try:
+        im = ImageOps.exif_transpose(Image.open(src)).convert("RGB")
+    except OSError as e:
+        raise RenderError(f"cannot read image {src}: {e}", item_id=item_id) from None
     W, H = size
     if fit == "blur":
         bg = ImageOps.fit(im, (max(2, W // 8), max(2, H // 8))).filter(ImageFilter.GaussianBlur(3)).resize((W, H))
@@ -184,12 +191,12 @@ def _segment_graph(tl: Timeline, seg: _Seg, caps: list[CaptionImage], card_pngs:
             elif isinstance(it, ImageItem) and it.motion is not None:
                 kb: KenBurns = it.motion
                 over = 1.5 if quality == "draft" else 2.0
-                png = _prep_image(it.source, (fg._even(W * over), fg._even(H * over)), it.fit, it.focus, cache)
+                png = _prep_image(it.source, (fg._even(W * over), fg._even(H * over)), it.fit, it.focus, cache, it.id)
                 idx = g.add_input(["-i", str(png)])
                 fg.kenburns_chain(g, idx=idx, n=n, fps=fps, W=W, H=H, motion=kb, out=lab)
             else:
                 if isinstance(it, ImageItem):
-                    png = _prep_image(it.source, (W, H), it.fit, it.focus, cache)
+                    png = _prep_image(it.source, (W, H), it.fit, it.focus, cache, it.id)
                 else:
                     png = card_pngs[it.id]
                 idx = g.add_input(["-loop", "1", "-framerate", str(fps), "-i", str(png)])
