@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -34,7 +34,9 @@ def record_from_payload(payload: dict[str, Any]) -> ClipRecord:
 
 
 def _payload(rec: ClipRecord) -> dict[str, Any]:
-    return rec.model_dump(mode="json")
+    data = rec.model_dump(mode="json")
+    data["origin"] = "generated" if rec.generated else "footage"
+    return data
 
 
 def _split_list(value: str) -> list[str]:
@@ -256,11 +258,11 @@ def _kind(path: Path) -> str:
     raise InputError(f"{path.name}: use a .jsonl or .csv file")
 
 
+# Fields whose CSV cell is plain text; every other cell is JSON (or a separated list for list fields).
 _STR_FIELDS = {
-    name
-    for name, f in ClipRecord.model_fields.items()
-    if f.annotation is str or (f.annotation is not None and set(get_args(f.annotation)) == {str, type(None)})
-}
+    "clip_id", "source", "source_hash", "language", "transcript", "description", "content_type", "product",
+    "label_source", "label_explanation",
+}  # fmt: skip
 _OPTIONAL_STR = {"language", "product"}
 
 
@@ -283,7 +285,7 @@ def _from_csv_row(row: dict[str | None, Any], line: int) -> dict[str, Any]:
             out[name] = cell  # reported as unknown by _to_record
             continue
         cell = cell if cell is not None else ""
-        if name in ("content_type",) or (name in _STR_FIELDS and name not in _OPTIONAL_STR):
+        if name in _STR_FIELDS and name not in _OPTIONAL_STR:
             out[name] = cell
         elif name in _OPTIONAL_STR:
             out[name] = cell or None

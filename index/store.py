@@ -27,9 +27,11 @@ from cutpilot.errors import StoreError
 from cutpilot.settings import Settings
 
 TEXT, IMAGE, SPARSE = "text", "image", "bm25"
-KEYWORD_FIELDS = ("product", "content_type", "format", "tags", "source_hash", "clip_id")
+KEYWORD_FIELDS = ("product", "content_type", "format", "tags", "source_hash", "clip_id", "origin")
 FLOAT_FIELDS = ("duration",)
-BOOL_FIELDS = ("generated",)
+# Generated clips are told apart by the keyword `origin` ("generated" | "footage"): Qdrant Edge 0.9 does not
+# match booleans through a bool index, and one keyword works the same on every backend.
+BOOL_FIELDS: tuple[str, ...] = ()
 STORE_SCHEMA = 1
 EMBEDDED_DEFAULT = "edge"  # measured in benchmarks/search.py, see BENCHMARKS.md "## Search"
 
@@ -152,7 +154,7 @@ class _ClientBackend:
         if c.exclude_ids:
             must_not.append(m.HasIdCondition(has_id=[point_id(i) for i in c.exclude_ids]))
         if not c.include_generated:
-            must_not.append(m.FieldCondition(key="generated", match=m.MatchValue(value=True)))
+            must_not.append(m.FieldCondition(key="origin", match=m.MatchValue(value="generated")))
         return m.Filter(must=must or None, must_not=must_not or None)
 
     def upsert(self, points: list[StorePoint]) -> None:
@@ -280,7 +282,7 @@ class _EdgeBackend:
         if c.exclude_ids:
             must_not.append(qe.HasIdCondition({point_id(i) for i in c.exclude_ids}))
         if not c.include_generated:
-            must_not.append(qe.FieldCondition(key="generated", match=qe.MatchValue(True)))
+            must_not.append(qe.FieldCondition(key="origin", match=qe.MatchValue("generated")))
         return qe.Filter(must=must or None, must_not=must_not or None)
 
     def upsert(self, points: list[StorePoint]) -> None:
