@@ -1,9 +1,61 @@
-"""CLI commands (placeholder until its owner fills it in)."""
+"""`cutpilot ingest PATH... [--annotations FILE] [--product NAME] [--jobs N]`."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Attach commands to the root app."""
+    """Attach the ingest command to the root app."""
+
+    @app.command("ingest")
+    def ingest_cmd(
+        paths: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
+        annotations: Annotated[
+            Path | None, typer.Option("--annotations", "-a", help="Human clip records (.jsonl or .csv).")
+        ] = None,
+        product: Annotated[str | None, typer.Option("--product", "-p", help="Product shown in this footage.")] = None,
+        jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=16, help="Sources processed in parallel.")] = 1,
+        no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars (logs, CI).")] = False,
+    ) -> None:
+        """Slice footage into 1–10 s clips, transcribe, describe, label and add them to the clip library."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from cutpilot.settings import get_settings
+        from index.ingest import ingest
+        from index.library import Library
+
+        settings = get_settings()
+        out, err = Console(), Console(stderr=True)
+        with Library.open(settings) as lib:
+            report = ingest(paths, settings, lib, annotations=annotations, product=product, jobs=jobs,
+                            progress=not no_progress)
+            total = lib.count()
+        for row in report.rows:
+            if row.status == "failed":
+                err.print(f"[red]failed[/] {row.path}: {row.message}", highlight=False, soft_wrap=True)
+            elif row.status == "warning":
+                err.print(f"[yellow]warning[/] {row.path}: {row.message}", highlight=False, soft_wrap=True)
+        table = Table(title="ingest summary")
+        for col in ("file", "status", "clips", "seconds", "lang", "note"):
+            table.add_column(col, justify="right" if col in ("clips", "seconds") else "left")
+        style = {"ok": "green", "warning": "yellow", "skipped": "cyan", "failed": "red"}
+        for row in report.rows:
+            if row.path == "(run)":
+                continue
+            table.add_row(Path(row.path).name, f"[{style[row.status]}]{row.status}[/]", str(row.clips),
+                          f"{row.duration:.1f}", row.language or "-", row.message)
+        out.print(table)
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(report.stage_seconds.items(), key=lambda x: -x[1]))
+        out.print(f"{report.clips} clips from {len(report.rows) - len(report.failed)} files; library holds {total}. "
+                  f"{report.footage_seconds:.1f} s footage in {report.wall_seconds:.1f} s "
+                  f"({report.realtime_factor:.1f}x real time). Stages: {stages or '-'}", highlight=False)
+        if report.failed:
+            from cutpilot.errors import MediaError
+
+            raise MediaError(f"{len(report.failed)} of {len(report.rows)} files failed (listed above); the rest "
+                             "were ingested")

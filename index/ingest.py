@@ -1,0 +1,422 @@
+"""Ingest: footage → 1–10 s clip records (transcript, keyframes, description, labels) → the clip library.
+
+Per source: probe → ASR (cached per content hash) → shot cuts (cached) → slicing → one-pass keyframes →
+visual facts → description → labels → merge with what the library already holds (human-verified fields
+win) → `Library.add` (embeds + upserts, idempotent by deterministic clip id).
+
+Resumable by construction: caches are written atomically per source, records are upserted only when a
+source is complete, and a per-source `done.json` lets a re-run skip unchanged work. Killing ingest and
+re-running it therefore finishes the job with no duplicates and no half-written clips.
+
+Audio-less videos (no audio stream) are ingested for their pictures with has_audio=False and reported with
+a one-line warning; unsupported, corrupt, zero-length and too-short files fail one line each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from cutpilot.errors import CutpilotError, InputError, MediaError, ProviderError
+from cutpilot.media import VIDEO_EXTS, extract_audio, probe
+from cutpilot.models import ClipRecord, Word, clip_id_for, file_hash
+from cutpilot.settings import Settings
+from index.annotations import Annotation, load_annotations
+from index.slicing import slice_source
+
+if TYPE_CHECKING:
+    from index.library import Library
+
+PIPELINE_VERSION = 1
+SILENCE_DBFS = -55.0
+Status = Literal["ok", "warning", "skipped", "failed"]
+
+
+class FileStatus(BaseModel):
+    """One row of the summary table."""
+
+    path: str
+    status: Status
+    message: str = ""
+    clips: int = 0
+    duration: float = 0.0
+    language: str | None = None
+    has_audio: bool = False
+    source_hash: str | None = None
+
+
+class IngestReport(BaseModel):
+    rows: list[FileStatus] = Field(default_factory=list)
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+    footage_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[FileStatus]:
+        return [r for r in self.rows if r.status == "failed"]
+
+    @property
+    def clips(self) -> int:
+        return sum(r.clips for r in self.rows)
+
+    @property
+    def realtime_factor(self) -> float:
+        return self.footage_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+class _Stages:
+    """Thread-safe stage timers (wall seconds summed over sources)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def time(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def discover(paths: list[Path], settings: Settings) -> tuple[list[Path], list[FileStatus]]:
+    """Video files under the given paths (folders recursively); explicit non-video files fail one line each."""
+    home = settings.home.resolve()
+    found: list[Path] = []
+    bad: list[FileStatus] = []
+    for p in paths:
+        if not p.exists():
+            bad.append(FileStatus(path=str(p), status="failed", message="not found"))
+        elif p.is_dir():
+            for f in sorted(p.rglob("*")):
+                hidden = any(x.startswith(".") for x in f.relative_to(p).parts)
+                if f.is_file() and f.suffix.lower() in VIDEO_EXTS and not hidden:
+                    rf = f.resolve()
+                    if not rf.is_relative_to(home):
+                        found.append(rf)
+        elif p.suffix.lower() in VIDEO_EXTS:
+            found.append(p.resolve())
+        else:
+            msg = f"unsupported file type {p.suffix or '(none)'}"
+            bad.append(FileStatus(path=str(p), status="failed", message=msg))
+    uniq = list(dict.fromkeys(found))
+    return uniq, bad
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _loudness_dbfs(wav: Path) -> float:
+    """Peak level of a 16-bit mono WAV: silent tracks skip Whisper (which invents words on silence)."""
+    import wave
+
+    with wave.open(str(wav), "rb") as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    if data.size == 0:
+        return -120.0
+    peak = float(np.abs(data.astype(np.int32)).max()) / 32768.0
+    return 20 * np.log10(max(peak, 1e-6))
+
+
+class Ingestor:
+    """Holds the per-run state (settings, library, caches, timers); `run` is the whole job."""
+
+    def __init__(self, settings: Settings, library: Library, *, product: str | None = None,
+                 annotations: dict[Path, list[Annotation]] | None = None) -> None:
+        self.settings = settings
+        self.library = library
+        self.product = product
+        self.annotations = annotations or {}
+        self.stages = _Stages()
+        self._lib_lock = threading.Lock()
+        self._labeler: Any = None
+        self._labeler_lock = threading.Lock()
+        self._vlm_failed = False
+        self._llm_failed = False
+        self.warnings: list[str] = []
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _work(self, h: str) -> Path:
+        return self.settings.home / "sources" / h
+
+    def labeler(self) -> Any:
+        with self._labeler_lock:
+            if self._labeler is None:
+                from index.labels import offline_labeler
+
+                self._labeler = offline_labeler(self.library.embedder)
+            return self._labeler
+
+    def _asr(self, src: Path, h: str, has_audio: bool) -> dict[str, Any]:
+        cache = self._work(h) / "asr.json"
+        cached = _read_json(cache)
+        if cached is not None:
+            return dict(cached)
+        result: dict[str, Any] = {"language": None, "text": "", "words": [], "silent": not has_audio}
+        if has_audio:
+            from index.asr import transcribe
+
+            with tempfile.TemporaryDirectory(prefix="cp-asr-") as td:
+                wav = extract_audio(src, Path(td) / "a.wav", ffmpeg=self.settings.ffmpeg)
+                if _loudness_dbfs(wav) < SILENCE_DBFS:
+                    result["silent"] = True
+                else:
+                    tr = transcribe(wav, self.settings)
+                    result = {"language": tr.language, "text": tr.text, "silent": False,
+                              "words": [w.model_dump() for w in tr.words]}
+        _atomic_json(cache, result)
+        return result
+
+    def _shots(self, src: Path, h: str) -> list[float]:
+        cache = self._work(h) / "shots.json"
+        cached = _read_json(cache)
+        if isinstance(cached, list):
+            return [float(x) for x in cached]
+        from index.scenes import detect_shots
+
+        shots = detect_shots(src, ffmpeg=self.settings.ffmpeg)
+        _atomic_json(cache, shots)
+        return shots
+
+    def _describe(self, keyframes: list[Path], facts: Any, transcript: str, language: str | None) -> tuple[str, str]:
+        from index.describe import compose_offline, describe_vlm
+
+        if self.settings.vlm_configured and not self._vlm_failed:
+            try:
+                return describe_vlm(keyframes, transcript, language, self.settings), "vlm"
+            except ProviderError as e:
+                self._vlm_failed = True
+                self.warnings.append(f"vision model failed, offline descriptions from now on: {e.one_line()}")
+        return compose_offline(facts, language), "offline"
+
+    def _label(self, transcript: str, description: str, facts: Any, language: str | None) -> Any:
+        from index.labels import label_llm
+
+        if self.settings.llm_configured and not self._llm_failed:
+            try:
+                return label_llm(transcript, description, facts, language, self.settings)
+            except (ProviderError, InputError) as e:
+                self._llm_failed = True
+                self.warnings.append(f"LLM labelling failed, offline classifier from now on: {e.one_line()}")
+        return self.labeler().label(transcript, description, facts, language)
+
+    # -- one source --------------------------------------------------------------------------------------
+    def process(self, src: Path, on_stage: Any = None) -> FileStatus:
+        """Ingest one source; typed errors become a failed row (the rest of the run continues)."""
+        try:
+            return self._process(src, on_stage or (lambda _s: None))
+        except CutpilotError as e:
+            msg = e.one_line().replace(f"{src}: ", "").replace(str(src), src.name)
+            return FileStatus(path=str(src), status="failed", message=msg)
+
+    def _process(self, src: Path, stage: Any) -> FileStatus:
+        st = self.stages
+        stage("probe")
+        with st.time("probe"):
+            pr = probe(src, ffprobe=self.settings.ffprobe)
+            if not pr.has_video:
+                raise MediaError(f"{src.name}: no video stream (audio-only files are not clips)")
+            if pr.duration < 1.0:
+                raise MediaError(f"{src.name}: too short ({pr.duration:.2f} s; clips are 1–10 s)")
+            h = file_hash(src)
+        anns = self.annotations.get(src.resolve(), [])
+        work = self._work(h)
+        done = _read_json(work / "done.json")
+        existing_ids = self.library.ids_for_source(h)
+        signature = {"v": PIPELINE_VERSION, "product": self.product,
+                     "ann": [a.model_dump(mode="json") for a in anns]}
+        if done and done.get("signature") == signature and set(done.get("ids", [])) <= existing_ids:
+            return FileStatus(path=str(src), status="skipped", message="unchanged (already ingested)",
+                              clips=len(done["ids"]), duration=pr.duration, language=done.get("language"),
+                              has_audio=pr.has_audio, source_hash=h)
+
+        stage("asr")
+        with st.time("asr"):
+            asr = self._asr(src, h, pr.has_audio)
+        words = [Word(**w) for w in asr["words"]]
+        language = asr.get("language")
+
+        stage("slice")
+        with st.time("scenes"):
+            ranged = [a for a in anns if a.has_range]
+            if ranged:
+                clips = sorted({(float(a.start), min(float(a.end), pr.duration))  # type: ignore[arg-type]
+                                for a in ranged})
+                for a, b in clips:
+                    if b - a <= 0.05:
+                        raise InputError(f"{src.name}: annotated range {a}–{b} s is outside the source "
+                                         f"({pr.duration:.2f} s)")
+            else:
+                clips = slice_source(self._shots(src, h), words, pr.duration)
+
+        stage("keyframes")
+        from index.visual import extract_keyframes, visual_facts
+
+        with st.time("keyframes"):
+            kf_dir = self.settings.home / "keyframes" / h
+            keyframes, proxy = extract_keyframes(src, clips, kf_dir, fps=pr.fps, duration=pr.duration,
+                                                 ffmpeg=self.settings.ffmpeg)
+
+        records: list[ClipRecord] = []
+        for (a, b), kfs in zip(clips, keyframes, strict=True):
+            stage(f"clip {a:.1f}–{b:.1f}s")
+            cw = [w for w in words if a - 1e-3 <= (w.start + w.end) / 2 < b]
+            transcript = "".join(w.text for w in cw).strip()
+            with st.time("visual"):
+                facts = visual_facts(kfs, proxy, a, b)
+            with st.time("describe"):
+                description, desc_src = self._describe(kfs, facts, transcript, language)
+            human = self._human_fields(anns, a, b, pr.duration)
+            with st.time("label"):
+                labels = self._label(human.get("transcript", transcript),
+                                     human.get("description", description), facts, language)
+            rec = ClipRecord(
+                clip_id=clip_id_for(h, a, b), source=str(src), source_hash=h, start=a, end=b,
+                language=language, transcript=transcript, words=cw, description=description, visual=facts,
+                content_type=labels.content_type, format=labels.format, product=self.product,
+                tags=labels.tags, trend_tags=labels.trend_tags, label_source=labels.label_source,
+                label_explanation=labels.explanation, keyframes=[str(p) for p in kfs], has_audio=pr.has_audio,
+                width=pr.width or None, height=pr.height or None, fps=round(pr.fps, 3) or None,
+                provenance={"pipeline": PIPELINE_VERSION, "description": desc_src,
+                            "asr": "faster-whisper base int8" if words else None},
+            )
+            records.append(self._merge(rec, human, existing_ids))
+
+        stage("embed")
+        new_ids = {r.clip_id for r in records}
+        with st.time("embed"), self._lib_lock:
+            stale = existing_ids - new_ids
+            if stale:
+                drop = [r.clip_id for r in self.library.get_many(sorted(stale)) if not r.verified]
+                if drop:
+                    self.library.delete(drop)
+            self.library.add(records)
+        _atomic_json(work / "done.json", {"signature": signature, "ids": sorted(new_ids), "language": language})
+        warn = []
+        if not pr.has_audio:
+            warn.append("no audio stream: ingested for its pictures only")
+        elif asr.get("silent"):
+            warn.append("silent audio track: no transcript")
+        return FileStatus(path=str(src), status="warning" if not pr.has_audio else "ok", message="; ".join(warn),
+                          clips=len(records), duration=pr.duration, language=language, has_audio=pr.has_audio,
+                          source_hash=h)
+
+    @staticmethod
+    def _human_fields(anns: list[Annotation], a: float, b: float, duration: float) -> dict[str, Any]:
+        """Fields a human gave for this clip: source-wide rows first, then the row whose range matches."""
+        out: dict[str, Any] = {}
+        for ann in anns:
+            if not ann.has_range:
+                out.update(ann.fields)
+        for ann in anns:
+            if ann.start is None or ann.end is None:
+                continue
+            if abs(ann.start - a) < 1e-3 and abs(min(ann.end, duration) - b) < 1e-3:
+                out.update(ann.fields)
+        return out
+
+    def _merge(self, rec: ClipRecord, human: dict[str, Any], existing_ids: set[str]) -> ClipRecord:
+        """Apply annotation overrides, then keep every field a human verified earlier (re-ingest never
+        overwrites human work)."""
+        data = rec.model_dump()
+        verified: list[str] = []
+        for k, v in human.items():
+            data[k] = v
+            verified.append(k)
+        if human:
+            data["label_source"] = "human" if "content_type" in human else data["label_source"]
+        if rec.clip_id in existing_ids:
+            try:
+                old = self.library.get(rec.clip_id)
+            except CutpilotError:
+                old = None
+            if old is not None:
+                for k in old.verified:
+                    if k not in human and k in data:
+                        data[k] = getattr(old, k)
+                        verified.append(k)
+        data["verified"] = sorted(set(verified))
+        data.pop("duration", None)
+        return ClipRecord.model_validate(data)
+
+
+def ingest(paths: list[Path], settings: Settings, library: Library, *, annotations: Path | None = None,
+           product: str | None = None, jobs: int = 1, progress: bool = True) -> IngestReport:
+    """Ingest files and folders into `library`; never raises for a bad file (it becomes a failed row), only
+    for bad input (annotations) up front."""
+    t0 = time.perf_counter()
+    roots = [p.resolve() for p in paths]
+    anns = load_annotations(annotations, roots) if annotations else {}
+    files, rows = discover(paths, settings)
+    for src in anns:
+        if src not in files:
+            if src.exists():
+                files.append(src)
+            else:
+                rows.append(FileStatus(path=str(src), status="failed", message="annotated source not found"))
+    ing = Ingestor(settings, library, product=product, annotations=anns)
+    results: list[FileStatus] = []
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*cols, transient=False) as bar:
+            total = bar.add_task("files", total=len(files))
+
+            def run_one(src: Path) -> FileStatus:
+                task = bar.add_task(f"  {src.name}", total=None)
+
+                def on_stage(s: str) -> None:
+                    bar.update(task, description=f"  {src.name}: {s}")
+
+                try:
+                    return ing.process(src, on_stage)
+                finally:
+                    bar.remove_task(task)
+                    bar.advance(total)
+
+            results = _run_all(files, run_one, jobs)
+    else:
+        results = _run_all(files, ing.process, jobs)
+    report = IngestReport(rows=rows + results, stage_seconds={k: round(v, 3) for k, v in ing.stages.seconds.items()})
+    report.footage_seconds = round(sum(r.duration for r in results if r.status in ("ok", "warning")), 3)
+    report.wall_seconds = round(time.perf_counter() - t0, 3)
+    for w in dict.fromkeys(ing.warnings):
+        report.rows.append(FileStatus(path="(run)", status="warning", message=w))
+    return report
+
+
+def _run_all(files: list[Path], fn: Any, jobs: int) -> list[FileStatus]:
+    if jobs <= 1 or len(files) <= 1:
+        return [fn(f) for f in files]
+    out: dict[Path, FileStatus] = {}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ingest") as pool:
+        futs = {pool.submit(fn, f): f for f in files}
+        for fut in as_completed(futs):
+            out[futs[fut]] = fut.result()
+    return [out[f] for f in files]
