@@ -55,10 +55,17 @@ def fit_durations(storyboard: Storyboard, voice: dict[int, VoiceTrack]) -> list[
     diff = total - sum(want)
     out = list(want)
     if diff > 0:
-        diff = _spread(out, diff, [hi[i] - out[i] for i in range(len(out))])
-        if diff > 0:  # nothing can absorb more without freezing: cards/stills first, then every slot but the hook
-            flex = [i for i in range(len(out)) if not (slots[i].role == SlotRole.hook and i == 0)] or [0]
-            _spread(out, diff, [float("inf") if i in flex else 0.0 for i in range(len(out))])
+        hook0 = [i for i in range(len(out)) if slots[i].role == SlotRole.hook and i == 0]
+        # 1) clips up to their length, cards up to a readable 4 s; 2) clips up to 1.3× (slowed / held);
+        # 3) whatever is left goes to cards and clips alike (never the hook)
+        card_cap = [max(float(want[i]), 4000.0) if hi[i] == float("inf") else hi[i] for i in range(len(out))]
+        diff = _spread(out, diff, [card_cap[i] - out[i] if i not in hook0 else 0.0 for i in range(len(out))])
+        if diff > 0:
+            diff = _spread(out, diff, [hi[i] * 1.3 - out[i] if hi[i] != float("inf") and i not in hook0 else 0.0
+                                       for i in range(len(out))])
+        if diff > 0:
+            _spread(out, diff, [0.0 if i in hook0 else float("inf") for i in range(len(out))] if len(out) > 1
+                    else [float("inf")])
     elif diff < 0:
         need = -diff
         # shrink voiceover/card slots first, then clip-audio ones (cutting speech is the last resort)
@@ -153,10 +160,11 @@ def assemble(
             in_ms = round(c.start * 1000)
             clip_ms = round((c.end - c.start) * 1000)
             out_ms = in_ms + min(d, clip_ms)
+            audio = s.line_source == "clip_audio"
             video.append({
                 "kind": "clip", "id": item_id, "start_ms": t, "duration_ms": d, "source": c.source,
                 "in_ms": in_ms, "out_ms": out_ms, "clip_id": c.clip_id, "slot": s.index,
-                "audio": s.line_source == "clip_audio", "fit": "crop",
+                "audio": audio, "fit": "crop", "fill": "freeze" if audio or d <= clip_ms else "slow",
             })
         elif s.asset is not None and s.asset.kind in ("image_video", "generated_clip"):
             video.append({
