@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cutpilot.errors import InputError
+from cutpilot.models import ClipFormat
 from cutpilot.storyboard import Brief, SlotRole
 
 CASES_DIR = Path(__file__).parent / "cases"
@@ -40,6 +41,10 @@ class Expectations(_Strict):
     )
     product: str | None = Field(default=None, description="every chosen clip must be of this product")
     must_not_use: list[str] = Field(default_factory=list, description="golden keys that must never be chosen")
+    formats: list[ClipFormat] = Field(default_factory=list, description="every library clip used is of one of these")
+    slot_formats: dict[int, list[ClipFormat]] = Field(
+        default_factory=dict, description="slot index (0-based) → formats its clip must have (e.g. after a revision)"
+    )
     required_words: list[str] = Field(default_factory=list, description="each must occur in narration/captions")
     forbidden_words: list[str] = Field(
         default_factory=lambda: ["根治", "cure", "100% guaranteed", "无效退款", "永久"],
@@ -63,6 +68,9 @@ class RevisionTurn(_Strict):
     expect: Expectations | None = None
     expect_changed_slots_max: int | None = Field(
         default=None, ge=0, description="a patch, not a regeneration: at most this many slots may change"
+    )
+    expect_changed_slots_min: int | None = Field(
+        default=None, ge=0, description="the revision must actually do something: at least this many slots change"
     )
 
 
@@ -137,7 +145,8 @@ class Case(_Strict):
             suffix: list[str] = []
             if cell["audience"]:
                 upd["audience"] = cell["audience"]
-                suffix.append(re.sub(r"[^a-z0-9]+", "-", cell["audience"].lower()).strip("-") or "aud")
+                slug_a = re.sub(r"[^a-z0-9]+", "-", cell["audience"].lower()).strip("-")
+                suffix.append(slug_a or f"aud{self.variants.audiences.index(cell['audience']) + 1}")
             if cell["aspect"]:
                 upd["aspect"] = cell["aspect"]
                 exp_upd["aspect"] = cell["aspect"]

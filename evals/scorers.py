@@ -120,7 +120,7 @@ def spoken_and_shown_text(out: RunOutputs) -> list[str]:
         for item in tl.video:
             if isinstance(item, CardItem):
                 texts += [item.text, item.subtitle]
-            elif isinstance(item, ClipItem) and item.audio and item.clip_id in out.records:
+            elif isinstance(item, ClipItem) and item.audio and item.clip_id and item.clip_id in out.records:
                 texts.append(out.records[item.clip_id].transcript)
         if tl.brand.end_card_text:
             texts.append(tl.brand.end_card_text)
@@ -266,6 +266,23 @@ def banned_clips(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
         return Score("banned_clips", None, "", {})
     used = sorted({gold.key(c) for c in set(_used_clip_ids(out)) | set(_chosen_ids(out.storyboard)) if c in banned})
     return Score("banned_clips", float(not used), f"used: {used}" if used else "none used", {"used": used})
+
+
+def format_match(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
+    """Library clips have the asked-for formats: all of them (`formats`), or per slot (`slot_formats`)."""
+    checks: list[tuple[str, bool]] = []
+    if exp.formats:
+        for cid in _used_clip_ids(out):
+            rec = out.records.get(cid)
+            checks.append((gold.key(cid), bool(rec and set(rec.format) & set(exp.formats))))
+    for idx, fmts in exp.slot_formats.items():
+        slot = out.storyboard.slots[idx] if idx < len(out.storyboard.slots) else None
+        rec = out.records.get(slot.chosen.clip_id) if slot and slot.chosen else None
+        checks.append((f"slot {idx}", bool(rec and set(rec.format) & set(fmts))))
+    if not checks:
+        return Score("format_match", None, "", {})
+    bad = [k for k, ok in checks if not ok]
+    return Score("format_match", 1 - len(bad) / len(checks), f"wrong format: {bad}" if bad else "ok", {"bad": bad})
 
 
 def duration_error(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
@@ -415,9 +432,12 @@ def run_time(out: RunOutputs, exp: Expectations, gold: Gold, *, budget_s: float 
     return Score("run_time", v, f"{out.wall_s:.2f} s (budget {budget_s:g} s)", {"wall_s": round(out.wall_s, 3)})
 
 
-def revision_locality(before: Storyboard, after: Storyboard, max_changed: int | None) -> Score:
-    """A revision is a patch: count slots whose role, clip or line changed (plus added/removed slots)."""
-    if max_changed is None:
+def revision_locality(before: Storyboard, after: Storyboard, max_changed: int | None,
+                      min_changed: int | None = None) -> Score:
+    """A revision is a patch: count slots whose role, clip or line changed (plus added/removed slots).
+
+    At most `max_changed` (a patch, not a regeneration) and at least `min_changed` (it did something)."""
+    if max_changed is None and min_changed is None:
         return Score("revision_locality", None, "", {})
     changed = abs(len(before.slots) - len(after.slots))
     for a, b in zip(before.slots, after.slots, strict=False):
@@ -425,13 +445,18 @@ def revision_locality(before: Storyboard, after: Storyboard, max_changed: int | 
         cb = b.chosen.clip_id if b.chosen else None
         if a.role != b.role or ca != cb or a.line != b.line:
             changed += 1
-    v = 1.0 if changed <= max_changed else max(0.0, 1 - (changed - max_changed) / max(len(after.slots), 1))
+    if min_changed is not None and changed < min_changed:
+        return Score("revision_locality", 0.0, f"{changed} slots changed (min {min_changed})", {"changed": changed})
+    if max_changed is None or changed <= max_changed:
+        v = 1.0
+    else:
+        v = max(0.0, 1 - (changed - max_changed) / max(len(after.slots), 1))
     return Score("revision_locality", v, f"{changed} slots changed (max {max_changed})", {"changed": changed})
 
 
 SCORERS: tuple[Callable[[RunOutputs, Expectations, Gold], Score], ...] = (
     retrieval_precision, retrieval_ndcg, role_order, hook_first, product_consistency, repeat_rate, banned_clips,
-    duration_error, aspect, narration_budget, forbidden_words, required_words, language, caption_timing,
+    format_match, duration_error, aspect, narration_budget, forbidden_words, required_words, language, caption_timing,
     render_validity, run_time,
 )
 

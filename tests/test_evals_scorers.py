@@ -188,3 +188,18 @@ def test_scores_are_json_ready() -> None:
 
     out: list[dict[str, Any]] = [s.to_json() for s in S.score_all(GOOD, EXP, GOLD)]
     assert json.loads(json.dumps(out, ensure_ascii=False))[0]["name"] == "retrieval_precision"
+
+
+def test_format_match_and_revision_minimum() -> None:
+    from cutpilot.models import ClipFormat
+
+    live = {k: r.model_copy(update={"format": [ClipFormat.livestream]}) for k, r in RECORDS.items() if k != "feat"}
+    live["feat"] = RECORDS["feat"].model_copy(update={"format": [ClipFormat.live_action]})
+    run = S.RunOutputs(storyboard=GOOD.storyboard, timeline=GOOD.timeline, records=live)
+    exp = Expectations(formats=[ClipFormat.livestream])
+    assert val(S.format_match(run, exp, GOLD)) == pytest.approx(0.75)
+    assert val(S.format_match(run, Expectations(slot_formats={1: [ClipFormat.livestream]}), GOLD)) == 1.0
+    assert val(S.format_match(run, Expectations(slot_formats={2: [ClipFormat.livestream]}), GOLD)) == 0.0
+    assert S.format_match(run, Expectations(), GOLD).value is None
+    # a revision that changed nothing fails a "must change one slot" expectation
+    assert val(S.revision_locality(GOOD.storyboard, GOOD.storyboard, 1, 1)) == 0.0
