@@ -1,9 +1,222 @@
-"""CLI commands (placeholder until its owner fills it in)."""
+"""`cutpilot clips list|show|edit|export|import` and `cutpilot search`: review and query the clip library.
+
+Heavy imports (Qdrant, embedders) happen inside the commands so `cutpilot --help` stays fast.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from cutpilot.errors import InputError
+
+if TYPE_CHECKING:
+    from index.library import Library
+    from index.search import SearchFilters
+
+clips_app = typer.Typer(help="Review the clip library: list, show, edit, export, import.", no_args_is_help=True)
+
+ProductOpt = Annotated[str | None, typer.Option("--product", help="Only clips of this product.")]
+TypeOpt = Annotated[
+    list[str] | None, typer.Option("--content-type", "-t", help="Content type (repeatable; Chinese names ok).")
+]
+FormatOpt = Annotated[list[str] | None, typer.Option("--format", "-f", help="Format (repeatable; Chinese ok).")]
+MinOpt = Annotated[float | None, typer.Option("--min-dur", help="Minimum duration, seconds.")]
+MaxOpt = Annotated[float | None, typer.Option("--max-dur", help="Maximum duration, seconds.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _open() -> Library:
+    """Open the library; warnings (no CLIP weights, ...) become one plain line on stderr."""
+    import warnings
+
+    from cutpilot.settings import get_settings
+    from index.library import Library
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lib = Library.open(get_settings())
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    return lib
+
+
+def _filters(
+    product: str | None, types: list[str] | None, formats: list[str] | None, min_dur: float | None,
+    max_dur: float | None,
+) -> SearchFilters:  # fmt: skip
+    from pydantic import ValidationError
+
+    from index.search import SearchFilters
+
+    try:
+        return SearchFilters.model_validate(
+            {"product": product, "content_types": types or [], "formats": formats or [], "min_dur": min_dur,
+             "max_dur": max_dur}
+        )  # fmt: skip
+    except ValidationError as e:
+        raise InputError(f"bad filter: {e.errors()[0]['msg']}") from e
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _short(text: str, n: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _table(rows: list[dict[str, Any]], title: str, with_score: bool = False) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ["id", "source", "start–end", "dur", "type", "format", "product", "transcript / description"]:
+        t.add_column(col, overflow="fold")
+    if with_score:
+        t.add_column("score", justify="right")
+    for r in rows:
+        cells = [
+            r["clip_id"][:8], Path(r["source"]).name, f"{r['start']:.1f}–{r['end']:.1f}", f"{r['duration']:.1f}",
+            r["content_type"], ",".join(r["format"]), r.get("product") or "",
+            _short(r["transcript"] or r["description"]),
+        ]  # fmt: skip
+        if with_score:
+            cells.append(f"{r['score']:.4f}")
+        t.add_row(*cells)
+    Console().print(t)
+
+
+@clips_app.command("list")
+def list_cmd(
+    product: ProductOpt = None,
+    content_type: TypeOpt = None,
+    fmt: FormatOpt = None,
+    min_dur: MinOpt = None,
+    max_dur: MaxOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many clips.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """List clips, with the same filters as search."""
+    from index.search import SearchHit
+
+    filters = _filters(product, content_type, fmt, min_dur, max_dur)
+    with _open() as lib:
+        recs = sorted(lib.records(filters), key=lambda r: (r.source, r.start))
+        total = len(recs)
+    rows = [{k: v for k, v in SearchHit(clip=r, score=0.0).to_json().items() if k not in ("score", "scores")}
+            for r in recs[:limit]]  # fmt: skip
+    if as_json:
+        _print_json(rows)
+        return
+    rows = [{**r, "score": 0.0} for r in rows]
+    _table(rows, f"{total} clip(s)" + (f", showing {limit}" if total > limit else ""))
+
+
+@clips_app.command("show")
+def show_cmd(
+    clip_id: Annotated[str, typer.Argument(help="Clip id (or a unique prefix, as `clips list` shows).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one clip: every field, its words, visual facts and keyframe thumbnail paths."""
+    with _open() as lib:
+        rec = lib.get(lib.resolve_id(clip_id))
+    data = rec.model_dump(mode="json")
+    if as_json:
+        _print_json(data)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(show_header=False, title=f"clip {rec.clip_id}")
+    t.add_column("field", style="bold")
+    t.add_column("value", overflow="fold")
+    for key, value in data.items():
+        if key == "words":
+            value = " ".join(w["text"] for w in value) if value else ""
+        elif key == "keyframes":
+            value = "\n".join(f"{p} {'(missing)' if not Path(p).exists() else ''}" for p in value)
+        elif key == "verified":
+            value = ", ".join(value) or "(none)"
+        elif not isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False)
+        t.add_row(key, str(value))
+    Console().print(t)
+
+
+@clips_app.command("edit")
+def edit_cmd(
+    clip_id: Annotated[str, typer.Argument(help="Clip id (or unique prefix).")],
+    sets: Annotated[
+        list[str], typer.Option("--set", help='field=value, e.g. content_type=pain_point, tags="a,b" (repeatable)')
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Correct a clip's fields; they become human-verified and survive re-ingest. Re-embeds the clip."""
+    changes: dict[str, str] = {}
+    for item in sets:
+        if "=" not in item:
+            raise InputError(f"--set needs field=value, got {item!r}")
+        key, value = item.split("=", 1)
+        changes[key.strip()] = value
+    from cutpilot.models import EDITABLE_FIELDS
+
+    unknown = [k for k in changes if k not in EDITABLE_FIELDS]
+    if unknown:
+        raise InputError(f"cannot edit {', '.join(unknown)}; editable fields: {', '.join(EDITABLE_FIELDS)}")
+    with _open() as lib:
+        rec = lib.edit(lib.resolve_id(clip_id), changes)
+    if as_json:
+        _print_json(rec.model_dump(mode="json"))
+    else:
+        typer.echo(f"updated {rec.clip_id}: {', '.join(changes)} (verified: {', '.join(rec.verified)})")
+
+
+@clips_app.command("export")
+def export_cmd(path: Annotated[Path, typer.Argument(help="Output .jsonl or .csv")]) -> None:
+    """Export every clip record (lossless; import it back with `clips import`)."""
+    with _open() as lib:
+        n = lib.export(path)
+    typer.echo(f"exported {n} clip(s) to {path}")
+
+
+@clips_app.command("import")
+def import_cmd(path: Annotated[Path, typer.Argument(help="A .jsonl or .csv written by `clips export`")]) -> None:
+    """Import clip records (validated first: a bad row writes nothing)."""
+    with _open() as lib:
+        n = lib.import_(path)
+    typer.echo(f"imported {n} clip(s) from {path}")
+
+
+def search_cmd(
+    query: Annotated[str, typer.Argument(help='What you are looking for, zh or en, e.g. "侧睡 细纹"')] = "",
+    product: ProductOpt = None,
+    content_type: TypeOpt = None,
+    fmt: FormatOpt = None,
+    min_dur: MinOpt = None,
+    max_dur: MaxOpt = None,
+    image: Annotated[Path | None, typer.Option("--image", help="Example image (CLIP similarity, if on).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hybrid search: dense text + BM25 keywords (+ CLIP image), fused with RRF, under payload filters."""
+    if not query.strip() and image is None:
+        raise InputError("give a query text or --image")
+    filters = _filters(product, content_type, fmt, min_dur, max_dur)
+    with _open() as lib:
+        hits = lib.search(query, filters, image=image, limit=limit)
+    rows = [h.to_json() for h in hits]
+    if as_json:
+        _print_json(rows)
+    else:
+        _table(rows, f"{len(rows)} hit(s) for {query!r}", with_score=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Attach commands to the root app."""
+    """Attach `clips ...` and `search` to the root app."""
+    app.add_typer(clips_app, name="clips")
+    app.command("search")(search_cmd)

@@ -92,8 +92,16 @@ def test_edit_marks_verified_and_reembeds(lib: Library) -> None:
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
 def test_export_import_round_trip(lib: Library, tmp_path: Path, suffix: str) -> None:
     rec = eye_cream_records()[0].model_copy(
-        update={"trend_tags": ["美国作息", "眼袋掉到下巴"], "verified": ["transcript"], "keyframes": ["/k/a.jpg"],
-                "provenance": {"tool": "x", "n": 1}, "width": 1080, "fps": 29.97, "language": None, "product": None}
+        update={
+            "trend_tags": ["美国作息", "眼袋掉到下巴"],
+            "verified": ["transcript"],
+            "keyframes": ["/k/a.jpg"],
+            "provenance": {"tool": "x", "n": 1},
+            "width": 1080,
+            "fps": 29.97,
+            "language": None,
+            "product": None,
+        }
     )
     lib.add([rec])
     before = sorted(lib.records(), key=lambda r: r.clip_id)
@@ -161,8 +169,17 @@ def test_image_vectors_and_image_query(backend: str, tmp_path: Path) -> None:
             p = tmp_path / f"c{i}_{j}.jpg"
             Image.new("RGB", (64, 48), tuple(max(0, c - 10 * j) for c in colour)).save(p)
             frames.append(str(p))
-        recs.append(ClipRecord(clip_id=f"img-{i}", source="s.mp4", source_hash="imgsrc", start=i, end=i + 1,
-                               description="同一段文字 same words", keyframes=frames))
+        recs.append(
+            ClipRecord(
+                clip_id=f"img-{i}",
+                source="s.mp4",
+                source_hash="imgsrc",
+                start=i,
+                end=i + 1,
+                description="同一段文字 same words",
+                keyframes=frames,
+            )
+        )
     s = Settings(home=tmp_path / "h", store_backend=backend, image_weight=0.7)
     with Library.open(s, embedder=HashEmbedder(64), image_embedder=img) as lib:
         assert lib.store.meta.image_model == img.model_id
