@@ -36,8 +36,10 @@ def test_graph_topology_snapshot(settings: Settings) -> None:
     assert set(g.nodes) == {"__start__", "__end__", *NODES}
 
 
-@pytest.mark.parametrize(("brief", "seconds"), [("做一条30秒的侧睡纹广告", 30), ("make a 15s side-sleep wrinkle ad", 15),
-                                                ("做一条15秒的紫熨斗眼霜直播切片广告，9:16", 15)])
+BRIEFS = [("做一条30秒的侧睡纹广告", 30), ("make a 15s side-sleep wrinkle ad", 15), ("做一条15秒的紫熨斗眼霜直播切片广告，9:16", 15)]
+
+
+@pytest.mark.parametrize(("brief", "seconds"), BRIEFS)
 def test_offline_run_meets_invariants(settings: Settings, tmp_path: Path, brief: str, seconds: float) -> None:
     tools = NoVoiceTools(settings)
     r = make_ad(brief, settings=settings, library=MemorySource(domain_records()), out_dir=tmp_path / "out",
@@ -101,7 +103,8 @@ def _scripted_replies(products: list[str]) -> list[object]:
         tool_reply("BriefDraft", {"product": products[0], "angle": "侧睡纹", "duration_s": 20, "aspect": "9:16",
                                   "lang": "zh"}),
         tool_reply("StoryboardDraft", {"music_mood": "calm", "slots": [
-            {"role": "hook", "seconds": 3, "query": "侧睡纹"}, {"role": "pain_point", "seconds": 6, "query": "侧睡 压力"},
+            {"role": "hook", "seconds": 3, "query": "侧睡纹"},
+            {"role": "pain_point", "seconds": 6, "query": "侧睡 压力"},
             {"role": "product_intro", "seconds": 6, "query": "紫熨斗眼霜"}, {"role": "offer_cta", "seconds": 5}]}),
         tool_reply("search_clips", {"slot": 1, "query": "哑铃 挤压"}, "call_s"),
         choose,

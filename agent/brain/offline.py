@@ -276,8 +276,8 @@ def plan_storyboard(brief: Brief) -> Storyboard:
 def _query(role: SlotRole, brief: Brief) -> str:
     zh, en = ROLE_QUERY[role]
     tmpl = zh if brief.lang == "zh" else en
-    angle = brief.angle or ""
-    product = brief.product or ""
+    angle = brief.angle or brief.product or ""  # no angle named: the product is what the hook is about
+    product = brief.product or brief.angle or ""
     return " ".join(tmpl.format(angle=angle, product=product).split())
 
 
