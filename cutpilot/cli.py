@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except CutpilotError as e:
         if debug:
             raise
-        err_console.print(f"[bold red]error[/]: {e.one_line()}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error[/]: {escape(e.one_line())}", highlight=False, soft_wrap=True)
         return e.exit_code
     except typer.Abort:
         err_console.print("aborted")

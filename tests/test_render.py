@@ -270,7 +270,7 @@ def test_ffmpeg_failure_names_item_and_carries_stderr(tmp_path: Path) -> None:
     assert "\n" not in ei.value.one_line()
 
 
-def test_cli_render_and_preview(tmp_path: Path, synth: dict[str, str]) -> None:
+def test_cli_render_and_preview(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tl = Timeline(output=SPEC, video=[
         ClipItem(id="a", source=LEGO, in_ms=0, out_ms=1000, start_ms=0, duration_ms=1000, audio=True),
         CardItem(id="b", text="立即购买", start_ms=800, duration_ms=700, transition_in=Crossfade(duration_ms=200))],
@@ -281,6 +281,12 @@ def test_cli_render_and_preview(tmp_path: Path, synth: dict[str, str]) -> None:
     s = _streams(out)
     assert abs(float(s["video"]["duration"]) - 1.5) <= 1 / 30
     assert main(["render", str(p), "--out", str(out), "--quality", "ultra"]) == 2
+    assert "unknown quality" in capsys.readouterr().err
+    ghost = tl.model_copy(update={"video": [tl.video[0].model_copy(update={"source": str(tmp_path / "gone.mp4")}),
+                                            tl.video[1]]})
+    assert main(["render", str(ghost.save(tmp_path / "g.json")), "--out", str(out)]) == 7
+    err = capsys.readouterr().err
+    assert "[item a]" in err and "gone.mp4" in err and len(err.strip().splitlines()) == 1
     prev = tmp_path / "prev.mp4"
     assert main(["render", str(p), "--out", str(prev), "--preview"]) == 0  # moviepy low-res preview
     sp = _streams(prev)

@@ -97,9 +97,9 @@ def kenburns_chain(g: Graph, *, idx: int, n: int, fps: int, W: int, H: int, moti
 
 
 def still_chain(g: Graph, *, idx: int, n: int, fps: int, out: str) -> None:
-    """A looped still already at W×H (card, motionless image) → n frames."""
-    g.chains.append(f"[{idx}:v]fps={fps},trim=end_frame={n},setpts=PTS-STARTPTS,setsar=1,format=yuv420p,"
-                    f"settb=1/{fps}[{out}]")
+    """A single still frame already at W×H (card, motionless image) → n frames; decoded once, repeated by `loop`."""
+    g.chains.append(f"[{idx}:v]settb=1/{fps},loop=loop={max(0, n - 1)}:size=1:start=0,setpts=N,fps={fps},"
+                    f"trim=end_frame={n},setsar=1,format=yuv420p[{out}]")
 
 
 def xfade(g: Graph, a: str, b: str, *, dur_frames: int, offset_frames: int, fps: int, out: str) -> None:

@@ -12,7 +12,9 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -157,7 +159,7 @@ def _prep_image(src: str, size: tuple[int, int], fit: str, focus: tuple[float, f
     else:
         im = ImageOps.fit(im, (W, H), Image.Resampling.LANCZOS, centering=focus or (0.5, 0.5))
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.png")
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}.{threading.get_ident()}.tmp.png")
     im.save(tmp, compress_level=1)
     os.replace(tmp, out)
     return out
@@ -199,7 +201,7 @@ def _segment_graph(tl: Timeline, seg: _Seg, caps: list[CaptionImage], card_pngs:
                     png = _prep_image(it.source, (W, H), it.fit, it.focus, cache, it.id)
                 else:
                     png = card_pngs[it.id]
-                idx = g.add_input(["-loop", "1", "-framerate", str(fps), "-i", str(png)])
+                idx = g.add_input(["-framerate", str(fps), "-i", str(png)])
                 fg.still_chain(g, idx=idx, n=n, fps=fps, out=lab)
             labels.append((lab, it))
         base, acc_end = labels[0][0], fg.frames(labels[0][1].end_ms, fps) - seg.f0
@@ -338,35 +340,35 @@ def true_peak_db(x: Any) -> float:
 
 
 def normalize_loudness(x: Any, target_lufs: float, ceiling_db: float) -> tuple[Any, float | None, float]:
-    """Gain to the integrated target, then a look-ahead true-peak limiter; iterate so both hold."""
+    """Gain to the integrated target (BS.1770, pyloudnorm), then a look-ahead true-peak limiter; iterate the gain
+    so both hold. The 4× oversampled envelope is computed once: gain is linear, so it just scales."""
     import numpy as np
     import pyloudnorm
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
     from scipy.signal import resample_poly
 
-    meter = pyloudnorm.Meter(SR)
     if x.shape[0] < SR // 2 or float(np.max(np.abs(x))) < 1e-6:
         return x, None, true_peak_db(x)
+    meter = pyloudnorm.Meter(SR)
+    lufs = float(meter.integrated_loudness(x))
+    if not np.isfinite(lufs):
+        return x, None, true_peak_db(x)
     lim = 10 ** ((ceiling_db - 0.6) / 20)  # margin for AAC encoding overshoot
+    up = np.abs(resample_poly(x, 4, 1, axis=0)).max(axis=1)
+    env = up[: 4 * x.shape[0]].reshape(-1, 4).max(axis=1) if up.size >= 4 * x.shape[0] else up[: x.shape[0]]
+    win = int(SR * 0.005) | 1
+    g = 10 ** ((target_lufs - lufs) / 20)
+    curve: Any = None
     y = x
-    lufs = float("nan")
     for _ in range(4):
-        lufs = meter.integrated_loudness(y)
-        if not np.isfinite(lufs):
-            return x, None, true_peak_db(x)
-        y = y * 10 ** ((target_lufs - lufs) / 20)
-        env = np.max(np.abs(resample_poly(y, 4, 1, axis=0)), axis=1)
-        env = env.reshape(-1, 4).max(axis=1) if env.size >= 4 * y.shape[0] else env[: y.shape[0]]
-        env = env[: y.shape[0]]
-        need = np.minimum(1.0, lim / np.maximum(env, 1e-9))
-        if need.min() >= 0.999:
+        need = np.minimum(1.0, lim / np.maximum(env * g, 1e-9))
+        curve = None if need.min() >= 0.999 else uniform_filter1d(minimum_filter1d(need, 2 * win + 1), win)
+        y = (x * g if curve is None else x * (g * curve)[:, None]).astype(np.float32)
+        lufs = float(meter.integrated_loudness(y))
+        if abs(lufs - target_lufs) < 0.1:
             break
-        win = int(SR * 0.005) | 1
-        gain = uniform_filter1d(minimum_filter1d(need, 2 * win + 1), win)
-        y = y * gain[:, None]
-        y = y.astype(np.float32)
-    lufs = meter.integrated_loudness(y)
-    return y.astype(np.float32), float(lufs), true_peak_db(y)
+        g *= 10 ** ((target_lufs - lufs) / 20)
+    return y, lufs, true_peak_db(y)
 
 
 def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache: Path,
@@ -447,20 +449,22 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
                             segments_rendered=0, segments_total=len(segs), audio_lufs=meta.get("lufs"),
                             audio_true_peak_db=meta.get("tp"))
     todo = [s for s in segs if s.path is not None and not s.path.exists()]
-    prog = _progress(progress, len(todo) + 2)
-    with prog as p:
-        task = p.add_task("render", total=len(todo) + 2) if p else None
-        for seg in todo:
-            assert seg.path is not None
-            tmp = seg.path.with_name(seg.path.stem + ".tmp.mp4")
-            item_id = seg.items[0].id if seg.items and len(seg.items) == 1 else (
-                "+".join(i.id for i in seg.items) or "gap")
-            args = _segment_graph(timeline, seg, caps, card_pngs, cache, probes, quality)
-            run_ffmpeg([*args, str(tmp)], item_id=item_id, what="segment encode failed", ffmpeg=settings.ffmpeg)
-            os.replace(tmp, seg.path)
-            if p and task is not None:
-                p.advance(task)
-        apath, lufs, tp = render_audio(timeline, probes, total_samples, cache, settings)
+    jobs = max(1, min(len(todo), settings_jobs(settings)))
+    with _progress(progress, len(todo) + 1) as p, ThreadPoolExecutor(max_workers=jobs + 1) as pool:
+        task = p.add_task("render", total=len(todo) + 1) if p else None
+        # audio (mix + loudness) overlaps the video encodes; segments run `jobs` at a time (ffmpeg per segment)
+        audio_future = pool.submit(render_audio, timeline, probes, total_samples, cache, settings)
+        seg_pool = ThreadPoolExecutor(max_workers=jobs)
+        futures = [seg_pool.submit(_encode_segment, timeline, seg, caps, card_pngs, cache, probes, quality, settings)
+                   for seg in todo]
+        try:
+            for fut in futures:
+                fut.result()
+                if p and task is not None:
+                    p.advance(task)
+        finally:
+            seg_pool.shutdown(wait=True, cancel_futures=True)
+        apath, lufs, tp = audio_future.result()
         if p and task is not None:
             p.advance(task)
         lst = cache / f"concat-{final_key}.txt"
@@ -473,12 +477,28 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
         lst.unlink(missing_ok=True)
         os.replace(tmp_final, final)
         final.with_suffix(".json").write_text(json.dumps({"lufs": lufs, "tp": tp}))
-        if p and task is not None:
-            p.advance(task)
     shutil.copyfile(final, out)
     return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=False,
                         segments_rendered=len(todo), segments_total=len(segs), audio_lufs=lufs,
                         audio_true_peak_db=tp)
+
+
+def settings_jobs(settings: Settings) -> int:
+    """Parallel segment encodes: one per core up to 4 (x264 threads itself; more only adds memory)."""
+    return max(1, min(4, os.cpu_count() or 2))
+
+
+def _encode_segment(tl: Timeline, seg: _Seg, caps: list[CaptionImage], card_pngs: dict[str, Path], cache: Path,
+                    probes: dict[str, Any], quality: str, settings: Settings) -> None:
+    assert seg.path is not None
+    tmp = seg.path.with_name(f"{seg.path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.mp4")
+    item_id = "+".join(i.id for i in seg.items) or "gap"
+    args = _segment_graph(tl, seg, caps, card_pngs, cache, probes, quality)
+    try:
+        run_ffmpeg([*args, str(tmp)], item_id=item_id, what="segment encode failed", ffmpeg=settings.ffmpeg)
+        os.replace(tmp, seg.path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _audio_inputs_fp(tl: Timeline) -> list[Any]:
@@ -493,7 +513,7 @@ def _audio_inputs_fp(tl: Timeline) -> list[Any]:
 
 
 class _NoProgress:
-    def __enter__(self) -> None:
+    def __enter__(self) -> Any:
         return None
 
     def __exit__(self, *a: object) -> None:
