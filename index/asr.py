@@ -98,22 +98,28 @@ def transcribe(audio: str | Path, settings: Settings, *, language: str | None = 
     """Transcribe a WAV (16 kHz mono) with word timestamps; Chinese comes back in simplified characters."""
     model = load_model(settings)
     try:
+        # VAD skips silence and room tone (Whisper invents words there: "おはようございます" on a LEGO shot);
+        # a single temperature avoids the 6× re-decoding fallback that noise triggers.
         segments, info = model.transcribe(
             str(audio),
             language=language,
             word_timestamps=True,
             beam_size=1,
-            vad_filter=False,
+            temperature=0.0,
+            vad_filter=True,
+            vad_parameters={"min_silence_duration_ms": 500, "speech_pad_ms": 200},
             condition_on_previous_text=False,
         )
         segs = list(segments)
     except Exception as e:  # decoder errors on broken audio
         raise MediaError(f"{audio}: speech recognition failed ({type(e).__name__}: {e})") from e
-    lang = info.language
+    lang = info.language if segs else None
     zh = bool(lang and lang.startswith("zh"))
     words: list[Word] = []
     seg_out: list[tuple[float, float, str]] = []
     for s in segs:
+        if float(s.no_speech_prob) > 0.6 and float(s.avg_logprob) < -0.8:
+            continue  # Whisper's own "this was not speech" signal
         txt = s.text.strip()
         if zh:
             txt = _to_simplified(txt)
@@ -127,6 +133,8 @@ def transcribe(audio: str | Path, settings: Settings, *, language: str | None = 
                 end = start + 0.01
             words.append(Word(text=wt, start=round(start, 3), end=round(end, 3), prob=round(float(w.probability), 3)))
     text = ("" if zh else " ").join(t for _, _, t in seg_out).strip()
+    if not words:
+        lang = None
     return Transcript(
         language=lang, language_prob=round(float(info.language_probability), 3), text=text, words=words,
         segments=seg_out,
