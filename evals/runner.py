@@ -89,10 +89,10 @@ def render_facts(path: Path, settings: Settings) -> RenderFacts:
             adur = float(d)
     lufs = None
     if p.has_audio:
-        proc = subprocess.run([settings.ffmpeg, "-hide_banner", "-nostats", "-i", str(path), "-af",
-                               "ebur128=framelog=quiet", "-f", "null", "-"], capture_output=True, text=True)
+        proc = subprocess.run([settings.ffmpeg, "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
+                               "-af", "ebur128=framelog=verbose", "-f", "null", "-"], capture_output=True, text=True)
         m = re.findall(r"I:\s+(-?[\d.]+) LUFS", proc.stderr)
-        lufs = float(m[-1]) if m else None
+        lufs = float(m[-1]) if m and proc.returncode == 0 else None
     return RenderFacts(duration_s=p.duration, has_video=p.has_video, has_audio=p.has_audio, width=p.width,
                        height=p.height, video_duration_s=vdur, audio_duration_s=adur, integrated_lufs=lufs)
 
@@ -238,15 +238,15 @@ def load_baseline(path: Path) -> dict[str, Any] | None:
 
 
 def compare(means: dict[str, float], baseline: dict[str, Any] | None) -> tuple[list[str], list[str]]:
-    """(regressions, moved): a regression is mean < baseline − tolerance, or a baseline scorer gone missing."""
+    """(regressions, moved): a regression is a mean below baseline − tolerance (failed runs count 0)."""
     if baseline is None:
         return [], []
     regressions, moved = [], []
     for name, b in baseline["scorers"].items():
         base, tol = float(b["mean"]), float(b.get("tolerance", DEFAULT_TOLERANCE))
         cur = means.get(name)
-        if cur is None:
-            regressions.append(f"{name}: missing (baseline {base:.3f})")
+        if cur is None:  # not applicable in this run (no render, no judge, a case subset); crashes score 0
+            moved.append(f"{name}: not measured in this run (baseline {base:.3f})")
             continue
         delta = cur - base
         if cur < base - tol:

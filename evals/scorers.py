@@ -424,10 +424,12 @@ def render_validity(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
                  {"failed": failed, "duration_s": r.duration_s, "lufs": r.integrated_lufs})
 
 
-def run_time(out: RunOutputs, exp: Expectations, gold: Gold, *, budget_s: float = 20.0) -> Score:
-    """Full marks up to the budget, then budget / wall. Raw seconds are kept for the report."""
+def run_time(out: RunOutputs, exp: Expectations, gold: Gold, *, budget_s: float | None = None) -> Score:
+    """Full marks up to the budget (20 s to plan, 60 s to plan and render), then budget / wall."""
     if out.wall_s is None:
         return Score("run_time", None, "", {})
+    if budget_s is None:
+        budget_s = 60.0 if out.render is not None else 20.0
     v = 1.0 if out.wall_s <= budget_s else budget_s / out.wall_s
     return Score("run_time", v, f"{out.wall_s:.2f} s (budget {budget_s:g} s)", {"wall_s": round(out.wall_s, 3)})
 

@@ -40,8 +40,8 @@ def test_golden_spec_covers_products_languages_and_hard_cases() -> None:
 
 
 def test_variants_expand_with_expectations() -> None:
-    c = Case.model_validate({"id": "m@v2", "brief": {"text": "x", "product": "P"},
-                             "variants": {"audiences": ["学生党", "moms"], "aspects": ["9:16", "1:1"], "durations": [15]}})
+    variants = {"audiences": ["学生党", "moms"], "aspects": ["9:16", "1:1"], "durations": [15]}
+    c = Case.model_validate({"id": "m@v2", "brief": {"text": "x", "product": "P"}, "variants": variants})
     cells = c.expand()
     assert len(cells) == 4
     assert {x.id for x in cells} >= {"m-aud1-9x16-15s@v2", "m-moms-1x1-15s@v2"}
