@@ -1,9 +1,228 @@
-"""CLI commands of the `agent` package (registered on the root app by cutpilot.cli)."""
+"""CLI commands of the `agent` package: make, chat, resume, batch, demo. Settings are read here, once, and passed
+down; heavy imports happen inside the commands so `cutpilot --help` stays fast."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+Planner = typer.Option("--planner", help="offline | llm (default: llm when an endpoint is configured)")
+
+
+def _open_library(settings: Any) -> Any:
+    import warnings
+
+    from index.library import Library
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lib = Library.open(settings)
+    from rich.console import Console
+
+    for w in caught[:1]:
+        Console(stderr=True).print(f"[yellow]note[/]: {w.message}", highlight=False)
+    return lib
+
+
+def _base(duration: float | None, aspect: str | None, product: str | None, lang: str | None) -> Any:
+    from cutpilot.storyboard import Brief
+
+    data: dict[str, Any] = {}
+    for k, v in (("duration_s", duration), ("aspect", aspect), ("product", product), ("lang", lang)):
+        if v is not None:
+            data[k] = v
+    try:
+        return Brief.model_validate(data) if data else None
+    except Exception as e:
+        from cutpilot.errors import InputError
+
+        raise InputError(f"bad option: {str(e).splitlines()[-1].strip()}") from None
+
+
+def _print_result(r: Any, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if as_json:
+        print(json.dumps(r.summary(), ensure_ascii=False, indent=2))
+        return
+    c = Console()
+    t = Table(title=f"{r.storyboard.brief.text[:60]}  ({r.timeline.duration_ms / 1000:g} s)")
+    for col in ("#", "role", "clip / asset", "s", "line"):
+        t.add_column(col)
+    for row in r.summary()["slots"]:
+        t.add_row(str(row["shot"]), row["role"], (row["clip_id"] or "")[:8] or str(row["asset"]),
+                  f"{(row['end'] or 0) - (row['start'] or 0):.1f}", row["line"])
+    c.print(t)
+    c.print(f"brain: [bold]{r.run.brain}[/]" + (f" ({r.run.model})" if r.run.model else "")
+            + f"   thread: {r.thread_id}")
+    for w in r.run.warnings:
+        c.print(f"[yellow]warning[/]: {w}", highlight=False)
+    for k, p in r.paths.items():
+        c.print(f"{k:>10}: {p}", highlight=False)
+
+
+def _review_table(review: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    title = f"storyboard ({review['total_s']:g} s, music {review['music']}, captions {review['captions_lang']})"
+    t = Table(title=title)
+    for col in ("#", "role", "clip / asset", "s", "line", "thumbnail"):
+        t.add_column(col)
+    for r in review["slots"]:
+        t.add_row(str(r["shot"]), r["role"], (r["clip_id"] or "")[:8] or str(r["asset"]), f"{r['seconds']:.1f}",
+                  r["line"], r["thumbnail"] or "")
+    Console().print(t)
+
+
+def _chat_loop(turn: Any, settings: Any, lib: Any) -> None:
+    from rich.console import Console
+    from rich.prompt import Prompt
+
+    from agent.run import resume_chat
+
+    c = Console()
+    while turn.review is not None:
+        _review_table(turn.review)
+        c.print(f"[dim]{turn.review['hint']}  (thread {turn.thread_id}; Ctrl-C to stop, resume later)[/]")
+        answer = Prompt.ask("approve / revise")
+        turn = resume_chat(turn.thread_id, answer, settings=settings, library=lib)
+    _print_result(turn.result, False)
 
 
 def register(app: typer.Typer) -> None:
     """Attach this package's commands to the root app."""
+
+    @app.command("make")
+    def make_cmd(
+        brief: Annotated[str, typer.Argument(help="what ad to make, zh or en")],
+        duration: Annotated[float | None, typer.Option("--duration", help="seconds")] = None,
+        aspect: Annotated[str | None, typer.Option("--aspect", help="9:16 | 1:1 | 4:5 | 16:9")] = None,
+        product: Annotated[str | None, typer.Option("--product")] = None,
+        lang: Annotated[str | None, typer.Option("--lang", help="zh | en")] = None,
+        quality: Annotated[str, typer.Option("--quality", help="draft | standard | high")] = "draft",
+        out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("out"),
+        planner: Annotated[str | None, Planner] = None,
+        no_render: Annotated[bool, typer.Option("--no-render", help="plan only (no ad.mp4)")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+    ) -> None:
+        """Brief → ad.mp4, storyboard.json, timeline.json, captions.srt, timeline.otio, run.json."""
+        from agent.run import make_ad
+        from cutpilot.settings import get_settings
+
+        settings = get_settings()
+        lib = _open_library(settings)
+        try:
+            r = make_ad(brief, settings=settings, library=lib, out_dir=out, planner=planner,  # type: ignore[arg-type]
+                        render=not no_render, quality=quality, base=_base(duration, aspect, product, lang))  # type: ignore[arg-type]
+        finally:
+            lib.close()
+        _print_result(r, as_json)
+
+    @app.command("chat")
+    def chat_cmd(
+        brief: Annotated[str | None, typer.Argument(help="the request (asked for when omitted)")] = None,
+        out: Annotated[Path, typer.Option("--out")] = Path("out"),
+        quality: Annotated[str, typer.Option("--quality")] = "draft",
+        planner: Annotated[str | None, Planner] = None,
+    ) -> None:
+        """Interactive: request → storyboard → approve / revise → render (resumable by thread id)."""
+        from rich.prompt import Prompt
+
+        from agent.run import start_chat
+        from cutpilot.settings import get_settings
+
+        settings = get_settings()
+        text = brief or Prompt.ask("what ad should I make?")
+        lib = _open_library(settings)
+        try:
+            turn = start_chat(text, settings=settings, library=lib, out_dir=out, planner=planner,  # type: ignore[arg-type]
+                              quality=quality)  # type: ignore[arg-type]
+            _chat_loop(turn, settings, lib)
+        finally:
+            lib.close()
+
+    @app.command("resume")
+    def resume_cmd(
+        thread_id: Annotated[str, typer.Argument(help="thread id printed by make / chat")],
+        answer: Annotated[str | None, typer.Option("--answer", help="approve or a revision, non-interactive")] = None,
+    ) -> None:
+        """Continue a paused or crashed run from its sqlite checkpoint."""
+        from agent.run import resume_chat
+        from cutpilot.settings import get_settings
+
+        settings = get_settings()
+        lib = _open_library(settings)
+        try:
+            turn = resume_chat(thread_id, answer, settings=settings, library=lib)
+            if answer is None and turn.review is not None:
+                _chat_loop(turn, settings, lib)
+            elif turn.review is not None:
+                _review_table(turn.review)
+            else:
+                _print_result(turn.result, False)
+        finally:
+            lib.close()
+
+    @app.command("batch")
+    def batch_cmd(
+        file: Annotated[Path, typer.Argument(help=".yaml | .jsonl | .csv, one brief per row")],
+        out: Annotated[Path, typer.Option("--out")] = Path("batch-out"),
+        jobs: Annotated[int, typer.Option("--jobs", min=1, max=8)] = 1,
+        quality: Annotated[str, typer.Option("--quality")] = "draft",
+        planner: Annotated[str | None, Planner] = None,
+        no_render: Annotated[bool, typer.Option("--no-render")] = False,
+    ) -> None:
+        """Every brief × variants matrix; fail-and-continue; re-run to resume; writes summary.json."""
+        from agent.batch import run_batch
+        from cutpilot.settings import get_settings
+
+        settings = get_settings()
+        lib = _open_library(settings)
+        try:
+            s = run_batch(file, settings=settings, library=lib, out_dir=out, planner=planner, render=not no_render,
+                          quality=quality, jobs=jobs)
+        finally:
+            lib.close()
+        print(f"{s['ok']} made, {s['skipped']} already done, {s['failed']} failed → {out / 'summary.json'}")
+        for r in s["results"]:
+            if r["status"] == "failed":
+                print(f"  failed {r['key']}: {r['error']}")
+        if s["failed"]:
+            raise typer.Exit(1)
+
+    @app.command("demo")
+    def demo_cmd(
+        out: Annotated[Path, typer.Option("--out")] = Path("demo-out"),
+        brief: Annotated[str, typer.Option("--brief")] = "make a 20s 9:16 ad for LEGO Technic",
+    ) -> None:
+        """Ingest the bundled samples/, search them, and make an ad offline."""
+        from rich.console import Console
+
+        from agent.run import make_ad
+        from cutpilot.errors import InputError
+        from cutpilot.settings import get_settings
+        from index.ingest import ingest
+
+        settings = get_settings()
+        samples = Path("samples")
+        if not samples.is_dir():
+            raise InputError("samples/ not found: run the demo from the repository root")
+        c = Console()
+        lib = _open_library(settings)
+        try:
+            rep = ingest([samples], settings, lib, annotations=samples / "annotations.jsonl")
+            c.print(f"library: {lib.count()} clips ({getattr(rep, 'clips', '?')} from samples/)")
+            hits = lib.search("LEGO Technic product shot", limit=3)
+            for h in hits:
+                c.print(f"  search hit {h.clip.clip_id[:8]} {h.clip.content_type.value:<16} {h.clip.description[:60]}",
+                        highlight=False)
+            r = make_ad(brief, settings=settings, library=lib, out_dir=out, planner="offline")
+        finally:
+            lib.close()
+        _print_result(r, False)
+        c.print(f"[bold green]done[/]: {r.ad} (brain: {r.run.brain})")

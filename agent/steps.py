@@ -95,7 +95,8 @@ def fetch(
     held = {s.chosen.clip_id for s in slots if s.chosen and s.index not in indexes}
     cands: dict[int, list[Candidate]] = {}
     claimed: set[str] = set()
-    for i in indexes:
+    # the hook may borrow any product shot, so it claims last: product / proof slots get first pick
+    for i in sorted(indexes, key=lambda k: (slots[k].role == SlotRole.hook, k)):
         s = slots[i]
         ex = sorted(held | set(exclude.get(i, [])))
         hits, relaxed = search_slot(source, sb, s, ex, claimed)

@@ -36,7 +36,8 @@ def test_graph_topology_snapshot(settings: Settings) -> None:
     assert set(g.nodes) == {"__start__", "__end__", *NODES}
 
 
-BRIEFS = [("做一条30秒的侧睡纹广告", 30), ("make a 15s side-sleep wrinkle ad", 15), ("做一条15秒的紫熨斗眼霜直播切片广告，9:16", 15)]
+BRIEFS = [("做一条30秒的侧睡纹广告", 30), ("make a 15s side-sleep wrinkle ad", 15),
+          ("做一条15秒的紫熨斗眼霜直播切片广告，9:16", 15)]
 
 
 @pytest.mark.parametrize(("brief", "seconds"), BRIEFS)

@@ -24,8 +24,8 @@ def test_llm_round_trip_over_http(tmp_path: Path) -> None:
     with PlannerServer() as srv:
         s = _settings(tmp_path, srv)
         assert s.llm_configured
-        r = make_ad("做一条30秒的侧睡纹广告", settings=s, library=MemorySource(domain_records()), out_dir=tmp_path / "o",
-                    render=False, tools=NoVoiceTools(s))  # planner=None: the configured endpoint picks the LLM brain
+        r = make_ad("做一条30秒的侧睡纹广告", settings=s, library=MemorySource(domain_records()),
+                    out_dir=tmp_path / "o", render=False, tools=NoVoiceTools(s))  # planner=None → configured LLM
     assert r.run.brain == "llm" and r.run.model == "planner-test" and not r.run.fallbacks
     tools = [[t["function"]["name"] for t in b.get("tools", [])] for b in srv.requests]
     assert tools[0] == ["BriefDraft"] and tools[1] == ["StoryboardDraft"]
@@ -38,7 +38,7 @@ def test_llm_round_trip_over_http(tmp_path: Path) -> None:
     assert "clip_id" in select_prompt and "/nonexistent/source.mp4" not in select_prompt
     assert '"start"' not in select_prompt
     assert r.storyboard.music_mood == "energetic" and r.storyboard.brief.product == PRODUCT
-    assert [s.role.value for s in r.storyboard.slots][0] == "hook"
+    assert r.storyboard.slots[0].role.value == "hook"
     assert_ad_invariants(r, 30)
 
 
@@ -48,8 +48,8 @@ def test_provider_error_retried_then_offline_fallback(tmp_path: Path, mode: str,
         srv.stall_s = 1.5
         s = _settings(tmp_path, srv, timeout=0.5)
         srv.fail = [mode] * requests_for_step  # the whole brief step fails, every retry included
-        r = make_ad("做一条30秒的侧睡纹广告", settings=s, library=MemorySource(domain_records()), out_dir=tmp_path / "o",
-                    render=False, tools=NoVoiceTools(s))
+        r = make_ad("做一条30秒的侧睡纹广告", settings=s, library=MemorySource(domain_records()),
+                    out_dir=tmp_path / "o", render=False, tools=NoVoiceTools(s))
         n = len(srv.requests)
     assert [f.step for f in r.run.fallbacks] == ["understand"]
     assert n == requests_for_step + 4  # retries happened, then the later steps used the LLM again

@@ -216,8 +216,20 @@ def parse_brief(text: str, products: list[str] | None = None, *, base: Brief | N
             default = Brief.model_fields[k].default if k in Brief.model_fields else None
             if merged.get(k) in (None, [], "", default) or k == "text":
                 merged[k] = v
-        return Brief.model_validate(merged)
-    return Brief.model_validate(data)
+        return _validated(merged)
+    return _validated(data)
+
+
+def _validated(data: dict[str, Any]) -> Brief:
+    """Brief from parsed fields; an impossible value (a 400 s ad) is one clear InputError line."""
+    from pydantic import ValidationError
+
+    try:
+        return Brief.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise InputError(f"brief {field}: {err['msg']} (got {err.get('input')!r})") from None
 
 
 def _match_product(text: str, products: list[str]) -> str | None:
@@ -338,7 +350,8 @@ class OfflineBrain:
     ) -> dict[int, str | None]:
         out: dict[int, str | None] = {}
         taken = set(used)
-        for idx in sorted(candidates):
+        # the hook may borrow any product shot, so it picks last: product / proof slots choose first
+        for idx in sorted(candidates, key=lambda k: (storyboard.slots[k].role == SlotRole.hook, k)):
             slot = storyboard.slots[idx]
             cid = pick_best(candidates[idx], taken, slot.target_s)
             out[idx] = cid
