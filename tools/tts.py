@@ -16,7 +16,7 @@ import subprocess
 import wave
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel
@@ -41,13 +41,14 @@ class WordTiming(BaseModel):
 
 
 class TTSResult(AssetResult):
-    """Speech WAV + word timings. `timing`: provider (exact), estimated (speech spans × syllable weights)."""
+    """Speech WAV + word timings. `timing`: aligned (piper phoneme alignments, exact to the model's frames) or
+    estimated (detected speech spans shared by syllable weight)."""
 
     duration_s: float
     words: list[WordTiming]
     lang: str
     voice: str
-    timing: Literal["provider", "estimated"] = "estimated"
+    timing: Literal["aligned", "estimated"] = "estimated"
 
 
 def tts(text: str, *, lang: str, settings: Settings, out_dir: Path, voice: str | None = None,
@@ -106,10 +107,11 @@ def _run(engine: str, text: str, lang: str, voice: str, settings: Settings, out_
     path = asset_path(out_dir, "tts", key, ".wav")
     raw = path.with_name(path.name + ".raw.wav")
     chunks: list[tuple[str, float, float]] | None = None  # (text, t0, t1) sentence spans known from piper
+    aligned: list[WordTiming] | None = None
     if engine == "openai":
         _openai_speech(text, voice, settings, raw)
     elif engine == "piper":
-        chunks = _piper(text, raw)
+        chunks, aligned = _piper(text, raw, lang)
     else:
         _espeak(text, voice, raw)
     run_ffmpeg(["-i", str(raw), "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", str(path) + ".part.wav"],
@@ -121,11 +123,17 @@ def _run(engine: str, text: str, lang: str, voice: str, settings: Settings, out_
     if duration <= 0.05 or float(np.sqrt(np.mean(samples**2))) < 1e-4:
         path.unlink(missing_ok=True)
         raise ToolMissingError(f"tts: {engine} produced no audible speech for lang {lang!r}; use captions only")
-    words = estimate_word_timings(text, samples, SAMPLE_RATE, lang=lang, chunks=chunks)
+    if aligned:
+        words, timing = aligned, "aligned"
+        notes = [*notes, "word timings from piper's phoneme alignments"]
+    else:
+        words, timing = estimate_word_timings(text, samples, SAMPLE_RATE, lang=lang, chunks=chunks), "estimated"
+        notes = [*notes, "word timings estimated from speech spans and syllable counts"]
     provider_name = {"openai": f"openai:{settings.tts_model}", "piper": "piper:joe-us", "espeak": "espeak-ng"}[engine]
     res = TTSResult(path=path, kind="tts", tool="tts", provider=provider_name, params=params, key=key,
-                    duration_s=round(duration, 3), words=words, lang=lang, voice=voice, timing="estimated",
-                    notes=[*notes, "word timings estimated from speech spans and syllable counts"])
+                    duration_s=round(duration, 3), words=words, lang=lang, voice=voice,
+                    timing=timing,  # type: ignore[arg-type]
+                    notes=notes)
     save_sidecar(res)
     return res
 
@@ -171,29 +179,70 @@ def _piper_voice() -> object:
         from piper import PiperVoice  # type: ignore[import-not-found,unused-ignore]
     except ImportError as e:
         raise ToolMissingError("piper-tts not installed (pip install 'cutpilot[piper]')") from e
-    return PiperVoice.load(str(model))
+    try:  # phoneme/sample alignments need the `onnx` package (patches the model in memory)
+        import onnx  # noqa: F401
+
+        return PiperVoice.load(str(model), include_alignments=True)
+    except ImportError:
+        return PiperVoice.load(str(model))
 
 
-def _piper(text: str, dest: Path) -> list[tuple[str, float, float]]:
-    """Synthesise per sentence; returns each sentence's time span so timing estimates stay inside it."""
+def _piper(text: str, dest: Path, lang: str) -> tuple[list[tuple[str, float, float]], list[WordTiming] | None]:
+    """Synthesise per sentence. Returns each sentence's time span (so estimates stay inside it) and, when the
+    model's phoneme alignments are available and line up with the words, exact word timings."""
     voice = _piper_voice()
     sr = int(voice.config.sample_rate)  # type: ignore[attr-defined]
     pieces: list[np.ndarray] = []
     spans: list[tuple[str, float, float]] = []
+    words: list[WordTiming] | None = []
     t = 0.0
     sentences = [s for s in re.split(r"(?<=[.!?;])\s+", text) if s.strip()]
     for sent in sentences:
-        audio = [c.audio_int16_array for c in voice.synthesize(sent)]  # type: ignore[attr-defined]
-        if not audio:
+        chunks = list(voice.synthesize(sent, include_alignments=True))  # type: ignore[attr-defined]
+        if not chunks:
             continue
-        arr = np.concatenate(audio)
+        arr = np.concatenate([c.audio_int16_array for c in chunks])
+        if words is not None:
+            words = _aligned_words(sent, chunks, t, sr, lang, words)
         pieces.append(arr)
         spans.append((sent, t, t + len(arr) / sr))
         t += len(arr) / sr
     if not pieces:
         raise ToolMissingError("piper produced no audio")
     _write_wav(dest, np.concatenate(pieces), sr)
-    return [(s, a * 1.0, b * 1.0) for s, a, b in spans]
+    return spans, words
+
+
+def _aligned_words(sent: str, chunks: list[Any], t0: float, sr: int, lang: str,
+                   acc: list[WordTiming]) -> list[WordTiming] | None:
+    """Word times from piper's per-phoneme sample counts: words are the phoneme runs between spaces. If the runs
+    do not line up one-to-one with the text's words (numbers, abbreviations), give up (→ estimate)."""
+    toks = tokens(sent, lang)
+    runs: list[tuple[float, float]] = []
+    pos = t0
+    for c in chunks:
+        if not c.phoneme_alignments:
+            return None
+        cur: list[float] | None = None
+        for al in c.phoneme_alignments:
+            dur = float(al.num_samples) / sr
+            ph = al.phoneme
+            if ph == " " or ph in ("^", "$", "_"):
+                if cur is not None:
+                    runs.append((cur[0], cur[1]))
+                    cur = None
+            elif any(ch.isalpha() for ch in ph):
+                cur = [pos, pos + dur] if cur is None else [cur[0], pos + dur]
+            elif cur is not None and ph not in ",.!?;:":
+                cur[1] = pos + dur  # stress / length marks belong to the word
+            pos += dur
+        if cur is not None:
+            runs.append((cur[0], cur[1]))
+        pos = t0 + sum(len(x.audio_int16_array) for x in chunks[: chunks.index(c) + 1]) / sr
+    if len(runs) != len(toks):
+        return None
+    return acc + [WordTiming(text=w, start_ms=round(a * 1000), end_ms=max(round(b * 1000), round(a * 1000) + 1))
+                  for w, (a, b) in zip(toks, runs, strict=True)]
 
 
 @lru_cache(maxsize=1)
