@@ -1,9 +1,10 @@
 """Still image → short video clip: offline Ken Burns, or an HTTP image-to-video provider.
 
-WHY our own Ken Burns instead of ffmpeg `zoompan`: zoompan rounds the crop window to whole pixels each frame, so
-slow zooms visibly judder; a sub-pixel affine warp per frame (OpenCV) piped raw into one x264 encode is smooth,
-exact in frame count, and no slower at ad sizes. EXIF orientation is applied first (phone photos are often stored
-rotated), then the image is fitted to the output shape (crop-to-fill, or fit over a blurred copy of itself).
+WHY our own Ken Burns instead of ffmpeg `zoompan`: zoompan ignores EXIF orientation, rounds its crop window to
+whole pixels (smooth only on a pre-upscaled input) and cannot fit-with-blur; a sub-pixel affine warp per frame
+(OpenCV) piped raw into one x264 encode does all three in one place, exact in frame count, at the same wall time
+as the upscaled-zoompan recipe (benchmarks/media_tools.py). EXIF orientation is applied first (phone photos are
+often stored rotated), then the image is fitted to the output shape (crop-to-fill, or over a blurred copy).
 Provider output is conformed to the asked size / fps / length so the renderer can trust it like any asset.
 """
 
