@@ -84,7 +84,7 @@ def bench_tts_timing(tmp: Path) -> None:
             "stays cool. Order today and get free shipping!")
     for provider in ("piper", "espeak"):
         t0 = time.perf_counter()
-        res = tts(text, lang="en", settings=s, out_dir=tmp, provider=provider)  # type: ignore[arg-type]
+        res = tts(text, lang="en", settings=s, out_dir=tmp, provider=provider)
         wall = time.perf_counter() - t0
         wav16 = extract_audio(res.path, tmp / f"{provider}16.wav")
         asr = transcribe(wav16, s, language="en")
