@@ -123,6 +123,10 @@ class Library:
     def delete(self, ids: list[str]) -> None:
         self.store.delete(ids)
 
+    def optimize(self) -> None:
+        """Build vector indexes after a bulk load (ingest calls it once at the end; cheap when nothing changed)."""
+        self.store.optimize()
+
     def edit(self, clip_id: str, changes: dict[str, str]) -> ClipRecord:
         """Human correction: set editable fields, mark them verified, re-embed."""
         unknown = [k for k in changes if k not in EDITABLE_FIELDS]

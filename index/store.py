@@ -81,7 +81,7 @@ class VectorQuery:
     """One ranked list to compute: nearest points by the named vector."""
 
     using: str
-    dense: Sequence[float] | None = None
+    dense: Sequence[float] | Any = None  # list or numpy row
     sparse: tuple[list[int], list[float]] | None = None
 
 

@@ -34,6 +34,8 @@ def test_add_is_idempotent_and_get(lib: Library) -> None:
     assert n == len(all_records())
     lib.add(eye_cream_records())  # re-adding the same ids never duplicates
     assert lib.count() == n
+    lib.optimize()  # index build after a bulk load keeps every point
+    assert lib.count() == n and lib.search("哑铃", limit=1)
     first = eye_cream_records()[0]
     got = lib.get(first.clip_id)
     assert got == first
