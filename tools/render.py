@@ -28,7 +28,7 @@ from cutpilot.timeline import CardItem, ClipItem, ImageItem, KenBurns, Timeline
 from tools import ffgraph as fg
 from tools.captions import CaptionImage, layout_captions, safe_box
 
-RENDER_VERSION = 3
+RENDER_VERSION = 4
 Quality = Literal["draft", "standard", "high"]
 SR = fg.SR
 
@@ -385,7 +385,7 @@ def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache
     if tl.music:
         mat.append([tl.music.model_dump(mode="json"), fingerprint(tl.music.source)])
     key = _h([RENDER_VERSION, total_samples, mat, tl.audio.model_dump()])
-    out = cache / f"audio-{key}.f32"
+    out = cache / f"audio-{key}.m4a"
     meta = out.with_suffix(".json")
     if out.exists() and meta.exists():
         m = json.loads(meta.read_text())
@@ -401,9 +401,15 @@ def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache
     lufs, tp = None, -120.0
     if any_audio:
         x, lufs, tp = normalize_loudness(x, tl.audio.target_lufs, tl.audio.true_peak_db)
-    tmp = out.with_suffix(".tmp")
-    x.astype(np.float32).tofile(tmp)
-    os.replace(tmp, out)
+    pcm = out.with_suffix(".norm.f32")
+    x.astype(np.float32).tofile(pcm)
+    tmp = out.with_name(f"{out.stem}.tmp.m4a")
+    try:  # encode AAC here, overlapping the video encodes, so the final mux is a pure stream copy
+        run_ffmpeg(["-f", "f32le", "-ar", str(SR), "-ac", "2", "-i", str(pcm), "-c:a", "aac", "-b:a", "160k",
+                    str(tmp)], item_id="audio", what="audio encode failed", ffmpeg=settings.ffmpeg)
+        os.replace(tmp, out)
+    finally:
+        pcm.unlink(missing_ok=True)
     meta.write_text(json.dumps({"lufs": lufs, "tp": tp}))
     return out, lufs, tp
 
@@ -470,8 +476,8 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
         lst = cache / f"concat-{final_key}.txt"
         lst.write_text("".join(f"file '{s.path}'\n" for s in segs))
         tmp_final = final.with_name(final.stem + ".tmp.mp4")
-        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(lst), "-f", "f32le", "-ar", str(SR), "-ac", "2",
-                    "-i", str(apath), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
+        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(lst), "-i", str(apath), "-map", "0:v", "-map", "1:a",
+                    "-c", "copy",
                     "-movflags", "+faststart", str(tmp_final)], item_id="mux", what="final mux failed",
                    ffmpeg=settings.ffmpeg)
         lst.unlink(missing_ok=True)
