@@ -97,3 +97,26 @@ def test_interrupt_then_resume_in_a_fresh_process(tmp_path: Path) -> None:
     assert b["done"] and b["total"] == 10000
     assert [r["kind"] for r in b["revisions"]] == ["swap_hook", "approve"]
     assert (tmp_path / "o" / "timeline.json").is_file()
+
+
+def test_cli_make_json_and_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from cutpilot.cli import main
+    from cutpilot.settings import get_settings
+
+    monkeypatch.setenv("CUTPILOT_TEXT_EMBEDDER", "hash")
+    get_settings.cache_clear()
+    lib = _library(get_settings())
+    lib.close()
+    rc = main(["make", "make an ad for LEGO Technic", "--duration", "10", "--aspect", "1:1", "--no-render",
+               "--json", "--out", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    data = json.loads(out[out.index("{"):])
+    assert data["total_s"] == 10 and data["brain"] == "offline" and data["slots"][0]["role"] == "hook"
+    assert json.loads((tmp_path / "o" / "timeline.json").read_text())["output"]["aspect"] == "1:1"
+    rc = main(["make", "make a 400s ad", "--no-render", "--out", str(tmp_path / "o2")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "InputError" in err and len(err.strip().splitlines()) == 1
+    rc = main(["resume", "no-such-thread", "--answer", "approve"])
+    assert rc == 6 and "no run with thread id" in capsys.readouterr().err
