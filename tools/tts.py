@@ -72,12 +72,14 @@ def tts(text: str, *, lang: str, settings: Settings, out_dir: Path, voice: str |
             chosen = _choose(lang, settings, "auto", allow_openai=False)
     if chosen == "piper":
         try:
-            return _run("piper", text, lang, voice or "en_US-joe-medium", settings, out_dir, notes)
+            return _run("piper", text, lang, "en_US-joe-medium", settings, out_dir, notes)  # one packaged voice
         except ToolMissingError as e:
             if provider == "piper":
                 raise
             notes.append(f"piper unavailable ({e}); used espeak-ng")
-    return _run("espeak", text, lang, voice or espeak_voice(lang), settings, out_dir, notes)
+    # `voice` names a provider voice ("alloy"); only an explicit espeak request passes it on ("en-us+f3").
+    ev = voice if (provider == "espeak" and voice) else espeak_voice(lang)
+    return _run("espeak", text, lang, ev, settings, out_dir, notes)
 
 
 def _choose(lang: str, settings: Settings, provider: Provider, allow_openai: bool = True) -> str:
