@@ -7,6 +7,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,7 +134,7 @@ def test_killed_ingest_resumes_without_duplicates(settings: Settings, footage: P
     real = visual.visual_facts
     calls = {"n": 0}
 
-    def dying(*a, **k):  # type: ignore[no-untyped-def]
+    def dying(*a: Any, **k: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 2:  # mid-way through the second source
             raise KeyboardInterrupt

@@ -52,11 +52,14 @@ def test_faces_and_shot_size_on_real_people(tmp_path: Path) -> None:
     assert "特写" in compose_offline(facts, "zh")
     street = cv2.imread(str(extract_keyframes(FIX / "kivy_city_night_cc0_3s.mpg", [(0.0, 3.0)], tmp_path / "k",
                                               fps=25, duration=3.0)[0][0][1]))
-    assert detect_faces(street) == []  # skyscraper windows are not faces
+    assert street is not None
+    assert detect_faces(np.asarray(street)) == []  # skyscraper windows are not faces
 
 
 def test_white_background_product_still_and_ocr(tmp_path: Path) -> None:
-    box = cv2.imread(str(BOX))
+    loaded = cv2.imread(str(BOX))
+    assert loaded is not None
+    box: np.ndarray = np.asarray(loaded, dtype=np.uint8)
     canvas = np.full((720, 1280, 3), 255, np.uint8)
     h, w = box.shape[:2]
     canvas[200:200 + h, 480:480 + w] = box
