@@ -17,8 +17,9 @@ P = "欧莱雅紫熨斗眼霜"
 
 
 def rec(cid: str, ct: str, transcript: str, product: str | None = P, desc: str = "") -> ClipRecord:
-    return ClipRecord(clip_id=cid, source=f"/m/{cid}.mp4", source_hash=cid, start=0, end=6, transcript=transcript,
-                      description=desc, content_type=ct, product=product, language="zh")
+    return ClipRecord.model_validate(dict(clip_id=cid, source=f"/m/{cid}.mp4", source_hash=cid, start=0, end=6,
+                                          transcript=transcript, description=desc, content_type=ct, product=product,
+                                          language="zh"))
 
 
 RECORDS = {
@@ -42,7 +43,8 @@ EXP = Expectations(
     relevant={SlotRole.hook: ["pain", "pain2"], SlotRole.product_intro: ["intro"], SlotRole.feature_demo: ["feat"]},
     product=P, must_not_use=["inject"], required_words=["紫熨斗"], language="zh",
 )
-GOOD_PLAN: list[tuple[SlotRole, str, list[str], str, float]] = [
+Plan = list[tuple[SlotRole, str, list[str], str, float]]
+GOOD_PLAN: Plan = [
     (SlotRole.hook, "pain", ["pain2"], "侧睡压出细纹？", 3.0),
     (SlotRole.product_intro, "intro", [], "第三代紫熨斗眼霜", 4.0),
     (SlotRole.feature_demo, "feat", ["feat-dup"], "功效放大器撑起小弹簧", 4.0),
@@ -67,7 +69,8 @@ def make_run(plan: list[tuple[SlotRole, str, list[str], str, float]], *, total_m
         last = items[-1]
         items[-1] = last.model_copy(update={"duration_ms": last.duration_ms + total_ms - t})
     sb = Storyboard(brief=Brief(text="15秒紫熨斗眼霜广告", product=P, duration_s=15, lang="zh"), slots=slots)
-    tl = Timeline(output={"aspect": aspect}, video=items, captions=[c for c in caps if c.end_ms <= (total_ms or t)])
+    tl = Timeline.model_validate({"output": {"aspect": aspect}, "video": items,
+                                  "captions": [c for c in caps if c.end_ms <= (total_ms or t)]})
     return S.RunOutputs(storyboard=sb, timeline=tl, records=RECORDS, wall_s=wall_s, render=render)
 
 
@@ -130,7 +133,8 @@ def test_narration_budget_catches_long_lines() -> None:
     plan[0] = (SlotRole.hook, "pain", [], "你有没有发现每天早上起床以后脸上总是有一道道深深的侧睡纹而且越来越明显", 3.0)
     s = S.narration_budget(make_run(plan), EXP, GOLD)
     assert val(s) == pytest.approx(0.75) and s.raw["over"][0]["slot"] == 0
-    en = [(SlotRole.hook, "pain", [], "This line has far too many words for a three second hook shot, really", 3.0)]
+    long_en = "This line has far too many words for a three second hook shot, really"
+    en: Plan = [(SlotRole.hook, "pain", [], long_en, 3.0)]
     assert val(S.narration_budget(make_run(en), EXP, GOLD)) == 0.0
 
 
@@ -150,9 +154,9 @@ def test_forbidden_required_and_language() -> None:
     s = S.forbidden_words(make_run(plan), EXP, GOLD)
     assert s.value == 0.0 and s.raw["found"] == ["100% guaranteed", "根治"]
     # "cure" must match the word, not "secure"
-    en = [(SlotRole.hook, "pain", [], "secure your order", 3.0)]
+    en: Plan = [(SlotRole.hook, "pain", [], "secure your order", 3.0)]
     assert val(S.forbidden_words(make_run(en), EXP, GOLD)) == 1.0
-    en_bad = [(SlotRole.hook, "pain", [], "A cure for wrinkles", 3.0)]
+    en_bad: Plan = [(SlotRole.hook, "pain", [], "A cure for wrinkles", 3.0)]
     assert val(S.forbidden_words(make_run(en_bad), EXP, GOLD)) == 0.0
     no_name = [(r, c, a, "好用", s) for r, c, a, _, s in GOOD_PLAN]
     assert val(S.required_words(make_run(no_name), EXP, GOLD)) == 0.0
