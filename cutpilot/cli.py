@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
     except CutpilotError as e:
         if debug:
             raise
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err_console.print(f"[bold red]error[/]: unexpected {type(e).__name__}: {e} (re-run with --debug)")
         return 1
-    return 0
+    # With standalone_mode=False click returns a command's `typer.Exit(code)` as the value.
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

@@ -92,3 +92,15 @@ def test_cli_reports_one_line_and_exit_code(capsys: pytest.CaptureFixture[str]) 
     assert "cutpilot" in capsys.readouterr().out
     code = main(["no-such-command"])
     assert code != 0
+
+
+def test_cli_keeps_a_commands_exit_code() -> None:
+    import typer
+
+    from cutpilot.cli import app
+
+    @app.command("_exit-seven", hidden=True)
+    def _seven() -> None:
+        raise typer.Exit(code=7)
+
+    assert main(["_exit-seven"]) == 7
