@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 err_console = Console(stderr=True)
-_state = {"debug": False}
+_state = {"debug": False, "registered": False}
 
 
 def _version(value: bool) -> None:
@@ -37,6 +37,10 @@ def _root(
 
 
 def _register() -> None:
+    """Attach every package's commands once (main() may be called many times in one process, e.g. tests)."""
+    if _state["registered"]:
+        return
+    _state["registered"] = True
     from agent.cli import register as register_agent
     from evals.cli import register as register_evals
     from index.cli import register as register_index
