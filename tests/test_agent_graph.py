@@ -202,3 +202,32 @@ def test_chat_revisions_redo_only_affected_slots(settings: Settings, tmp_path: P
     kinds = [x["kind"] for x in r.run.revisions]
     assert kinds == ["replace_shot", "swap_hook", "music", "captions_lang", "duration", "not_understood", "approve"]
     assert r.timeline.captions and all(c.lang == "en" for c in r.timeline.captions)
+
+
+class _CrashOnceRender(NoVoiceTools):
+    """Render fails the first time (a crash mid-run); the second call succeeds."""
+
+    def render(self, timeline, out, *, quality, cache_dir):  # type: ignore[no-untyped-def, override]
+        from cutpilot.errors import RenderError
+
+        self._count("render")
+        if self.calls["render"] == 1:
+            raise RenderError("disk full", item_id="s3")
+        out.write_bytes(b"not really a video")
+        return {"path": str(out), "duration_s": timeline.duration_ms / 1000}
+
+
+def test_crashed_run_resumes_from_checkpoint_without_replanning(settings: Settings, tmp_path: Path) -> None:
+    from cutpilot.errors import RenderError
+
+    tools = _CrashOnceRender(settings)
+    src = MemorySource(domain_records())
+    with pytest.raises(RenderError, match="disk full"):
+        make_ad("做一条15秒的侧睡纹广告", settings=settings, library=src, out_dir=tmp_path, thread_id="t-crash",
+                tools=tools)
+    searches = len(src.queries)
+    r = make_ad("做一条15秒的侧睡纹广告", settings=settings, library=src, out_dir=tmp_path, thread_id="t-crash",
+                tools=tools)
+    assert len(src.queries) == searches, "the resumed run re-planned"
+    assert tools.calls["render"] == 2 and r.ad and Path(r.ad).is_file()
+    assert [n.node for n in r.run.nodes].count("fetch") == 1
