@@ -33,7 +33,7 @@ WORDS = [
 ]  # fmt: skip
 
 
-def _worker(backend: str, n: int, queries: int, seed: int) -> dict[str, float | int | str]:
+def _worker(backend: str, n: int, queries: int, seed: int, optimize_max: int) -> dict[str, float | int | str]:
     from cutpilot.settings import Settings
     from index.search import bm25_document, bm25_query
     from index.store import ClipStore, Conditions, StoreMeta, StorePoint, VectorQuery
@@ -69,8 +69,9 @@ def _worker(backend: str, n: int, queries: int, seed: int) -> dict[str, float | 
         store.upsert(pts, batch=batch)
     insert_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    store.optimize()
-    optimize_s = time.perf_counter() - t0
+    if n <= optimize_max:
+        store.optimize()
+    optimize_s = time.perf_counter() - t0 if n <= optimize_max else -1.0  # -1: not optimized (plain segments)
     sparse = bm25_query("侧睡 细纹 哑铃")
     lat = []
     for q in range(queries + 3):
@@ -92,9 +93,10 @@ def _worker(backend: str, n: int, queries: int, seed: int) -> dict[str, float | 
     }  # fmt: skip
 
 
-def _run(backend: str, n: int, queries: int) -> dict[str, float | int | str]:
+def _run(backend: str, n: int, queries: int, optimize_max: int) -> dict[str, float | int | str]:
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", backend, str(n), "--queries", str(queries)],
+        [sys.executable, __file__, "--worker", backend, str(n), "--queries", str(queries),
+         "--optimize-max", str(optimize_max)],
         capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
     if out.returncode != 0:
@@ -107,10 +109,17 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--local-max", type=int, default=10000, help="largest N for the slow qdrant-client local baseline")
     ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument(
+        "--optimize-max", type=int, default=20000, help="build HNSW (Edge optimize) only up to this N; it is slow"
+    )
     ap.add_argument("--worker", nargs=2, metavar=("BACKEND", "N"))
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(_worker(args.worker[0], int(args.worker[1]), args.queries, seed=7)))
+        print(
+            json.dumps(
+                _worker(args.worker[0], int(args.worker[1]), args.queries, seed=7, optimize_max=args.optimize_max)
+            )
+        )
         return
     from cutpilot.settings import Settings
     from index.embed import get_text_embedder
@@ -119,11 +128,11 @@ def main() -> None:
     rows = []
     try:
         for n in [int(s) for s in args.sizes.split(",")]:
-            edge = _run("edge", n, args.queries)
+            edge = _run("edge", n, args.queries, args.optimize_max)
             rows.append(edge)
             print(json.dumps(edge), flush=True)
             if n <= args.local_max:
-                local = _run("local", n, max(10, args.queries // 5))
+                local = _run("local", n, max(10, args.queries // 5), args.optimize_max)
                 rows.append(local)
                 print(json.dumps(local), flush=True)
                 print(
