@@ -7,7 +7,15 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.brain.offline import _DUR, TONES, plan_storyboard, within_budget
+from agent.brain.offline import (
+    _ASPECT,
+    _DUR,
+    PLATFORM_ASPECT,
+    TONES,
+    _norm_aspect,
+    plan_storyboard,
+    within_budget,
+)
 from cutpilot.errors import InputError
 from cutpilot.models import CONTENT_TYPE_ALIASES, FORMAT_ALIASES, ClipFormat, ContentType
 from cutpilot.storyboard import SlotRole, Storyboard
@@ -101,12 +109,18 @@ def apply_revision(sb: Storyboard, text: str) -> Patch:
         if mood is None:
             raise InputError(f"which music mood? try 'more energetic music' or 'calm music' (got {t!r})")
         return Patch(kind="music", storyboard=sb.model_copy(update={"music_mood": mood}), note=f"music: {mood}")
+    am = _ASPECT.search(t)
+    platform = next((p for p in PLATFORM_ASPECT if p in low), None)
+    if (am or platform) and not _DUR.search(t):
+        aspect = _norm_aspect(am.group(1)) if am else PLATFORM_ASPECT[platform or ""]
+        brief = sb.brief.model_copy(update={"aspect": aspect, "platform": platform or sb.brief.platform})
+        return Patch(kind="aspect", storyboard=sb.model_copy(update={"brief": brief}), note=f"aspect {aspect}")
     m = _DUR.search(t)
     if m and re.search(r"make|change|改|变|缩|剪成|cut|shorten|longer|shorter|it|成", low):
         return _retime(sb, float(m.group(1)))
     raise InputError(
         f"cannot apply revision {t!r}; try: 'replace shot 3 with a livestream clip', 'make it 15 s', '英文字幕', "
-        "'more energetic music', 'swap the hook'"
+        "'more energetic music', 'swap the hook', 'make it 1:1'"
     )
 
 

@@ -68,6 +68,8 @@ def search_slot(
         hits = source.find(slot.query, content_types=c_types, formats=fmts, product=product, exclude_ids=exclude,
                            limit=SEARCH_LIMIT)
         hits = [h for h in hits if not (set(h.clip.format) & avoid)]
+        # a clip whose words try to steer the planner is not used at all (its text is data, and suspect data)
+        hits = [h for h in hits if not is_injection(h.clip.transcript) and not is_injection(h.clip.description)]
         if product is None and slot.product:  # product relaxed: only clips with no product label, never another
             hits = [h for h in hits if h.clip.product in (None, "", slot.product)]
         for h in hits:

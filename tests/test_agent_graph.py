@@ -80,6 +80,7 @@ def test_injected_transcript_changes_nothing(settings: Settings, tmp_path: Path)
     assert b.storyboard.brief.duration_s == 30 and abs(b.timeline.duration_ms - 30000) <= 500
     lines = " ".join(s.line for s in b.storyboard.slots)
     assert "Ignore" not in lines and "忽略" not in lines
+    assert evil.clip_id not in {s.chosen.clip_id for s in b.storyboard.slots if s.chosen}  # suspect clip unused
     assert_ad_invariants(b, 30)
 
 

@@ -124,3 +124,12 @@ def test_unknown_revision_and_bad_shot_are_input_errors() -> None:
     with pytest.raises(InputError, match="no shot 12"):
         apply_revision(sb, "replace shot 12 with a livestream clip")
     assert is_approval("好的") and is_approval("looks good") and not is_approval("swap the hook")
+
+
+def test_aspect_revision_and_english_request_naming_a_chinese_product() -> None:
+    sb = _filled()
+    p = apply_revision(sb, "make it 1:1 for instagram")
+    assert p.kind == "aspect" and p.storyboard.brief.aspect == "1:1" and not p.refetch and not p.rescript
+    assert apply_revision(sb, "make it 9:16 for TikTok").storyboard.brief.aspect == "9:16"
+    b = parse_brief("Make a 30s side-sleep wrinkle ad for the purple iron eye cream (欧莱雅紫熨斗眼霜), English", PRODUCTS)
+    assert b.lang == "en" and b.product == PRODUCT

@@ -177,9 +177,9 @@ def parse_brief(text: str, products: list[str] | None = None, *, base: Brief | N
         data["aspect"] = PLATFORM_ASPECT[platform]
     if am := _ASPECT.search(t):
         data["aspect"] = _norm_aspect(am.group(1))
-    zh = bool(CJK.search(t))
-    lang = "zh" if zh else "en"
-    if re.search(r"英文|in english|english (voice|captions|subtitles)", low):
+    # mostly Chinese text → zh; an English request that merely names a Chinese product stays en
+    lang = "zh" if len(CJK.findall(t)) > len(re.findall(r"[A-Za-z]{2,}", t)) else "en"
+    if re.search(r"英文|英语|\benglish\b", low):
         lang = "en"
     elif re.search(r"中文|in chinese|mandarin", low):
         lang = "zh"
