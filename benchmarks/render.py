@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -69,7 +70,8 @@ def build_job(work: Path) -> Path:
         subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-filter_complex",
                         f"{chord};[s0][s1][s2][s3]amix=inputs=4,tremolo=f=2:d=0.6,aformat=channel_layouts=stereo",
                         "-ar", "48000", "-t", "30", str(music)], check=True)
-    items, start = [], 0
+    items: list[Any] = []
+    start = 0
     for i, ((src, in_ms), dur) in enumerate(zip(SHOTS, DURS, strict=True)):
         xf = XFADE_INTO.get(i)
         if xf:
@@ -207,7 +209,7 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def measure(name: str, tl_path: Path, out: Path, preset: str, work: Path) -> dict[str, float | str]:
+def measure(name: str, tl_path: Path, out: Path, preset: str, work: Path) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "_one", name, str(tl_path), str(out), preset, str(work)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -237,8 +239,8 @@ def measure(name: str, tl_path: Path, out: Path, preset: str, work: Path) -> dic
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_one":
-        _, _, name, tl_path, out, preset, work = sys.argv
-        PIPELINES[name](Path(tl_path), Path(out), preset, Path(work))
+        _, _, name, tl_arg, out, preset, work = sys.argv
+        PIPELINES[name](Path(tl_arg), Path(out), preset, Path(work))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", default="ultrafast,veryfast,medium")
@@ -252,12 +254,12 @@ def main() -> None:
 
     console = Console()
     tl_path = build_job(a.work)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for preset in a.presets.split(","):
         names = ["floor", "cutpilot"]
         if not a.skip_moviepy and preset in a.moviepy_presets.split(","):
             names.append("moviepy")
-        res = {}
+        res: dict[str, dict[str, Any]] = {}
         for name in names:
             console.print(f"[dim]{preset}: {name} …[/]")
             res[name] = measure(name, tl_path, a.work / f"{name}-{preset}.mp4", preset, a.work)
