@@ -5,10 +5,12 @@ within ±0.5 s (exactly, to the millisecond, here), then place captions, voiceov
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from agent.brain.offline import CJK
 from agent.state import MusicTrack, VoiceTrack
+from cutpilot.media import IMAGE_EXTS
 from cutpilot.storyboard import Slot, SlotRole, Storyboard
 from cutpilot.timeline import Timeline, build_timeline
 
@@ -19,6 +21,8 @@ CARD_MIN_MS = 1500
 
 def slot_capacity_ms(slot: Slot) -> int | None:
     """Longest this slot can run without freezing a frame (None = any length: cards, stills)."""
+    if slot.chosen is not None and slot.chosen.source and Path(slot.chosen.source).suffix.lower() in IMAGE_EXTS:
+        return None
     if slot.chosen is not None and slot.chosen.start is not None and slot.chosen.end is not None:
         return max(1, round((slot.chosen.end - slot.chosen.start) * 1000))
     return None
@@ -156,7 +160,11 @@ def assemble(
     for s, d in zip(storyboard.slots, durs, strict=True):
         c = s.chosen
         item_id = f"s{s.index}"
-        if c is not None and c.source and c.start is not None and c.end is not None:
+        if c is not None and c.source and Path(c.source).suffix.lower() in IMAGE_EXTS:
+            # a product photo in the library: a still with Ken Burns motion, not a video range
+            video.append({"kind": "image", "id": item_id, "start_ms": t, "duration_ms": d, "source": c.source,
+                          "slot": s.index})
+        elif c is not None and c.source and c.start is not None and c.end is not None:
             in_ms = round(c.start * 1000)
             clip_ms = round((c.end - c.start) * 1000)
             out_ms = in_ms + min(d, clip_ms)

@@ -52,10 +52,8 @@ def search_slot(
         cts = [ContentType.offer_cta]  # end on a real offer clip, else an offer card (never a random product shot)
     ct_steps = [cts[:1], cts] if len(cts) > 1 else [cts]
     attempts: list[tuple[list[ContentType], list[ClipFormat], str | None, str]] = []
-    for fmts, product, what in [(list(slot.formats), slot.product, ""), ([], slot.product, "formats"),
-                                ([], None, "product")]:
-        if what == "formats" and not slot.formats:
-            continue
+    # requested formats are kept (a gap becomes a card rather than footage of another format)
+    for fmts, product, what in [(list(slot.formats), slot.product, ""), (list(slot.formats), None, "product")]:
         if what == "product" and not slot.product:
             continue
         for k, c in enumerate(ct_steps):
@@ -111,6 +109,22 @@ def fetch(
                                             "relevance": round(h.relevance, 4)} for h in hits]))
     chosen = brain.select(sb, cands, source, held, run)
     used = set(held)
+    ranges = [_range(s.chosen) for s in slots if s.chosen and s.index not in indexes]
+    for i in sorted(indexes, key=lambda k: (slots[k].role == SlotRole.hook, k)):
+        cid = chosen.get(i)
+        hit = next((h for h in cands[i] if h.clip.clip_id == cid), None)
+        if hit is not None and _overlaps(hit.clip, ranges):
+            # same footage under another id (a whole-file clip and its shots): take the next distinct candidate
+            alt = next((h for h in cands[i] if h.clip.clip_id not in used and h.clip.clip_id != cid
+                        and h.relevance >= MIN_SCORE and not _overlaps(h.clip, ranges)), None)
+            run.warn(f"slot {i}: clip {cid} repeats footage already in the ad; "
+                     + (f"using {alt.clip.clip_id}" if alt else "filling the gap"))
+            chosen[i] = alt.clip.clip_id if alt else None
+            hit = alt
+        if hit is not None:
+            ranges.append((hit.clip.source, hit.clip.start, hit.clip.end))
+            used.add(hit.clip.clip_id)
+    used = set(held)
     for i in indexes:
         by_id = {h.clip.clip_id: h for h in cands[i]}
         cid = chosen.get(i)
@@ -130,6 +144,21 @@ def fetch(
                 log.chosen = cid
                 break
     return sb.model_copy(update={"slots": slots})
+
+
+def _range(c: ClipChoice) -> tuple[str, float, float]:
+    return (c.source or "", c.start or 0.0, c.end or 0.0)
+
+
+def _overlaps(rec: ClipRecord, ranges: list[tuple[str, float, float]]) -> bool:
+    """Overlapping more than half of the shorter range in the same source = the same footage."""
+    for src, a, b in ranges:
+        if src not in (rec.source_hash, rec.source):
+            continue
+        inter = min(b, rec.end) - max(a, rec.start)
+        if inter > 0.5 * min(b - a, rec.end - rec.start):
+            return True
+    return False
 
 
 def _clip_lang(text: str) -> str:

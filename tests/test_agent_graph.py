@@ -232,3 +232,24 @@ def test_crashed_run_resumes_from_checkpoint_without_replanning(settings: Settin
     assert len(src.queries) == searches, "the resumed run re-planned"
     assert tools.calls["render"] == 2 and r.ad and Path(r.ad).is_file()
     assert [n.node for n in r.run.nodes].count("fetch") == 1
+
+
+def test_same_footage_under_two_ids_is_not_repeated_and_stills_become_image_items(
+        settings: Settings, tmp_path: Path) -> None:
+    whole = ClipRecord(clip_id=clip_id_for("lego", 0, 12), source="/m/lego.mp4", source_hash="lego", start=0, end=12,
+                       description="LEGO Technic model", content_type="brand_intro", format="live_action",
+                       product="LEGO Technic")
+    shot = ClipRecord(clip_id=clip_id_for("lego", 0, 5), source="/m/lego.mp4", source_hash="lego", start=0, end=5,
+                      description="LEGO Technic model close", content_type="product_intro", format="live_action",
+                      product="LEGO Technic")
+    photo = ClipRecord(clip_id=clip_id_for("photo", 0, 1), source="/m/box.png", source_hash="photo", start=0, end=1,
+                       description="LEGO Technic box packshot", content_type="feature_demo", format="product_still",
+                       product="LEGO Technic")
+    r = make_ad("make a 20s ad for LEGO Technic", settings=settings, library=MemorySource([whole, shot, photo]),
+                out_dir=tmp_path, render=False, tools=NoVoiceTools(settings))
+    ids = {s.chosen.clip_id for s in r.storyboard.slots if s.chosen}
+    assert not {whole.clip_id, shot.clip_id} <= ids, "the same footage was used twice"
+    kinds = {v.kind for v in r.timeline.video if v.slot is not None and r.storyboard.slots[v.slot].chosen
+             and r.storyboard.slots[v.slot].chosen.clip_id == photo.clip_id}  # type: ignore[union-attr]
+    assert kinds == {"image"}
+    assert_ad_invariants(r, 20)

@@ -131,5 +131,5 @@ def test_aspect_revision_and_english_request_naming_a_chinese_product() -> None:
     p = apply_revision(sb, "make it 1:1 for instagram")
     assert p.kind == "aspect" and p.storyboard.brief.aspect == "1:1" and not p.refetch and not p.rescript
     assert apply_revision(sb, "make it 9:16 for TikTok").storyboard.brief.aspect == "9:16"
-    b = parse_brief("Make a 30s side-sleep wrinkle ad for the purple iron eye cream (欧莱雅紫熨斗眼霜), English", PRODUCTS)
+    b = parse_brief("Make a 30s side-sleep ad for the purple iron eye cream (欧莱雅紫熨斗眼霜), English", PRODUCTS)
     assert b.lang == "en" and b.product == PRODUCT
