@@ -291,3 +291,13 @@ def test_cli_render_and_preview(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["render", str(p), "--out", str(prev), "--preview"]) == 0  # moviepy low-res preview
     sp = _streams(prev)
     assert int(sp["video"]["width"]) < 400 and abs(float(sp["format"]["duration"]) - 1.5) < 0.15
+
+
+def test_still_placed_as_clip_item_renders_as_held_frame(tmp_path: Path) -> None:
+    """Planners sometimes put a product photo in a ClipItem; render it as a still instead of failing."""
+    tl = Timeline(output=SPEC, video=[ClipItem(id="photo", source=CUP, in_ms=0, out_ms=1000, start_ms=0,
+                                               duration_ms=1000, audio=True)])
+    res = render(tl, tmp_path / "still.mp4", settings=_settings(tmp_path), quality="draft")
+    _check_output(res, tl)
+    a, b = _frame(res.path, 0.1), _frame(res.path, 0.9)
+    assert a.mean() > 20 and np.abs(a - b).mean() < 2

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from cutpilot.errors import RenderError, TimelineError
-from cutpilot.media import probe, run_ffmpeg
+from cutpilot.media import IMAGE_EXTS, probe, run_ffmpeg
 from cutpilot.settings import Settings
 from cutpilot.timeline import CardItem, ClipItem, ImageItem, KenBurns, Timeline
 from tools import ffgraph as fg
@@ -95,6 +95,8 @@ def check_sources(tl: Timeline, settings: Settings) -> dict[str, Any]:
             if it.source not in probes:
                 probes[it.source] = probe(it.source, settings.ffprobe)
             pr = probes[it.source]
+            if _is_still(it.source):
+                continue  # a still placed as a clip: rendered as a held frame (see _segment_graph)
             if not pr.has_video:
                 raise RenderError(f"source has no video stream: {it.source}", item_id=it.id)
             if it.out_ms > pr.duration * 1000 + 60:
@@ -112,6 +114,10 @@ def check_sources(tl: Timeline, settings: Settings) -> dict[str, Any]:
     if tl.brand.logo and not Path(tl.brand.logo).is_file():
         raise RenderError(f"brand logo not found: {tl.brand.logo}", item_id="brand.logo")
     return probes
+
+
+def _is_still(path: str) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTS
 
 
 def plan_segments(tl: Timeline) -> list[_Seg]:
@@ -181,7 +187,11 @@ def _segment_graph(tl: Timeline, seg: _Seg, caps: list[CaptionImage], card_pngs:
         for it in seg.items:
             n = fg.frames(it.end_ms, fps) - fg.frames(it.start_ms, fps)
             lab = g.label("item")
-            if isinstance(it, ClipItem):
+            if isinstance(it, ClipItem) and _is_still(it.source):
+                png = _prep_image(it.source, (W, H), it.fit, it.focus, cache, it.id)
+                idx = g.add_input(["-framerate", str(fps), "-i", str(png)])
+                fg.still_chain(g, idx=idx, n=n, fps=fps, out=lab)
+            elif isinstance(it, ClipItem):
                 rng = (it.out_ms - it.in_ms) / 1000
                 idx = g.add_input(["-ss", f"{it.in_ms / 1000:.3f}", "-t", f"{rng:.3f}", "-i", it.source])
                 slow = it.duration_ms / (it.out_ms - it.in_ms) if it.fill == "slow" else None
