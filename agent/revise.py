@@ -82,6 +82,8 @@ def apply_revision(sb: Storyboard, text: str) -> Patch:
             upd["formats"] = fmts
         if cts:
             upd["content_types"] = cts
+        elif fmts:
+            upd["content_types"] = []  # "a livestream clip": any content of that format, ranked by the slot query
         slots = list(sb.slots)
         slots[i] = s.model_copy(update=upd)
         ex = [s.chosen.clip_id] if s.chosen else []

@@ -109,7 +109,7 @@ def fetch(
                                             "relevance": round(h.relevance, 4)} for h in hits]))
     chosen = brain.select(sb, cands, source, held, run)
     used = set(held)
-    ranges = [_range(s.chosen) for s in slots if s.chosen and s.index not in indexes]
+    ranges = [_range(s.chosen, source) for s in slots if s.chosen and s.index not in indexes]
     for i in sorted(indexes, key=lambda k: (slots[k].role == SlotRole.hook, k)):
         cid = chosen.get(i)
         hit = next((h for h in cands[i] if h.clip.clip_id == cid), None)
@@ -122,7 +122,7 @@ def fetch(
             chosen[i] = alt.clip.clip_id if alt else None
             hit = alt
         if hit is not None:
-            ranges.append((hit.clip.source, hit.clip.start, hit.clip.end))
+            ranges.append((hit.clip.source_hash, hit.clip.start, hit.clip.end))
             used.add(hit.clip.clip_id)
     used = set(held)
     for i in indexes:
@@ -146,14 +146,19 @@ def fetch(
     return sb.model_copy(update={"slots": slots})
 
 
-def _range(c: ClipChoice) -> tuple[str, float, float]:
-    return (c.source or "", c.start or 0.0, c.end or 0.0)
+def _range(c: ClipChoice, source: ClipSource) -> tuple[str, float, float]:
+    """(content hash, start, end): the same bytes under another path are the same footage."""
+    try:
+        key = source.get(c.clip_id).source_hash
+    except CutpilotError:
+        key = c.source or ""
+    return (key, c.start or 0.0, c.end or 0.0)
 
 
 def _overlaps(rec: ClipRecord, ranges: list[tuple[str, float, float]]) -> bool:
     """Overlapping more than half of the shorter range in the same source = the same footage."""
     for src, a, b in ranges:
-        if src not in (rec.source_hash, rec.source):
+        if src != rec.source_hash:
             continue
         inter = min(b, rec.end) - max(a, rec.start)
         if inter > 0.5 * min(b - a, rec.end - rec.start):
