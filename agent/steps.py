@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -110,19 +111,26 @@ def fetch(
     chosen = brain.select(sb, cands, source, held, run)
     used = set(held)
     ranges = [_range(s.chosen, source) for s in slots if s.chosen and s.index not in indexes]
+    used_recs: list[ClipRecord] = []
+    for s0 in slots:
+        if s0.chosen and s0.index not in indexes:
+            with contextlib.suppress(CutpilotError):
+                used_recs.append(source.get(s0.chosen.clip_id))
     for i in sorted(indexes, key=lambda k: (slots[k].role == SlotRole.hook, k)):
         cid = chosen.get(i)
         hit = next((h for h in cands[i] if h.clip.clip_id == cid), None)
-        if hit is not None and _overlaps(hit.clip, ranges):
+        if hit is not None and (_overlaps(hit.clip, ranges) or any(_near_dup(hit.clip, r) for r in used_recs)):
             # same footage under another id (a whole-file clip and its shots): take the next distinct candidate
             alt = next((h for h in cands[i] if h.clip.clip_id not in used and h.clip.clip_id != cid
-                        and h.relevance >= MIN_SCORE and not _overlaps(h.clip, ranges)), None)
+                        and h.relevance >= MIN_SCORE and not _overlaps(h.clip, ranges)
+                        and not any(_near_dup(h.clip, r) for r in used_recs)), None)
             run.warn(f"slot {i}: clip {cid} repeats footage already in the ad; "
                      + (f"using {alt.clip.clip_id}" if alt else "filling the gap"))
             chosen[i] = alt.clip.clip_id if alt else None
             hit = alt
         if hit is not None:
             ranges.append((hit.clip.source_hash, hit.clip.start, hit.clip.end))
+            used_recs.append(hit.clip)
             used.add(hit.clip.clip_id)
     used = set(held)
     for i in indexes:
@@ -164,6 +172,24 @@ def _overlaps(rec: ClipRecord, ranges: list[tuple[str, float, float]]) -> bool:
         if inter > 0.5 * min(b - a, rec.end - rec.start):
             return True
     return False
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+|[\u4e00-\u9fff]", text.lower()))
+
+
+def _near_dup(a: ClipRecord, b: ClipRecord) -> bool:
+    """Without image vectors, a re-cut of the same take shows up as the same kind of clip with a near-identical
+    description and the same (or no) speech."""
+    if a.clip_id == b.clip_id or a.content_type != b.content_type or a.product != b.product:
+        return False
+    da, db = _words(a.description), _words(b.description)
+    ta, tb = _words(a.transcript), _words(b.transcript)
+    if not da or not db or len(da) < 5:
+        return False
+    desc = len(da & db) / len(da | db)
+    speech = (not ta and not tb) or (bool(ta and tb) and len(ta & tb) / len(ta | tb) >= 0.8)
+    return desc >= 0.5 and speech
 
 
 def _clip_lang(text: str) -> str:
