@@ -301,3 +301,13 @@ def test_still_placed_as_clip_item_renders_as_held_frame(tmp_path: Path) -> None
     _check_output(res, tl)
     a, b = _frame(res.path, 0.1), _frame(res.path, 0.9)
     assert a.mean() > 20 and np.abs(a - b).mean() < 2
+
+
+def test_relative_home_renders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUTPILOT_HOME defaults to a relative path; the concat list must still find its segments."""
+    monkeypatch.chdir(tmp_path)
+    tl = Timeline(output=OutputSpec.preset("9:16", scale=0.2), video=[
+        ClipItem(id="a", source=LEGO, in_ms=0, out_ms=1000, start_ms=0, duration_ms=1000, audio=True),
+        CardItem(id="b", text="限时优惠", start_ms=1000, duration_ms=1000)])
+    res = render(tl, Path("o.mp4"), settings=Settings(home=Path("rel-home")), quality="draft")
+    _check_output(res, tl)

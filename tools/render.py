@@ -432,7 +432,8 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
     if quality not in fg.QUALITY:
         raise RenderError(f"unknown quality {quality!r}; use draft, standard or high")
     out = Path(out)
-    cache = Path(cache_dir) if cache_dir else settings.home / "cache" / "render"
+    # Absolute: the concat demuxer resolves relative entries against the list file's folder, not the cwd.
+    cache = (Path(cache_dir) if cache_dir else settings.home / "cache" / "render").resolve()
     cache.mkdir(parents=True, exist_ok=True)
     probes = check_sources(timeline, settings)
     spec = timeline.output
