@@ -29,7 +29,7 @@ from cutpilot.media import extract_audio  # noqa: E402
 from cutpilot.settings import Settings  # noqa: E402
 from cutpilot.timeline import KenBurns  # noqa: E402
 
-PHOTO = Path("/work/shared/media/image/forensics_phone_exif_rot180_4000x3000.jpg")
+PHOTO = Path(__file__).resolve().parents[2] / "shared" / "media" / "image" / "forensics_phone_exif_rot180_4000x3000.jpg"
 W, H, FPS, SECONDS = 1080, 1920, 30, 5.0
 
 

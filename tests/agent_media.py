@@ -1,14 +1,15 @@
-"""Clip records over the real licensed test media (/work/shared/media, see its NOTICE.md) for end-to-end agent
-runs through the real Library, TTS, music and renderer. Labels are hand-written, like a human-corrected library."""
+"""Clip records over the real licensed test media (the shared media beside the checkout; see its NOTICE.md)
+for end-to-end agent runs through the real Library, TTS, music and renderer. Labels are hand-written, like a
+human-corrected library."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cutpilot.models import ClipRecord, clip_id_for, file_hash
+from tests._media import SHARED_MEDIA
 
-MEDIA = Path(os.environ.get("CUTPILOT_TEST_MEDIA", "/work/shared/media")) / "video"
+MEDIA = Path(SHARED_MEDIA) / "video"
 PRODUCT = "LEGO Technic"
 
 # (file, start, end, content type, formats, transcript, description, has speech)

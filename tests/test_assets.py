@@ -13,10 +13,11 @@ from cutpilot.settings import Settings
 from index.embed import HashEmbedder
 from index.library import Library
 from index.search import SearchFilters
+from tests._media import SHARED_MEDIA
 from tools.assets import AssetResult, asset_key, cached, register_generated_clip, save_sidecar
 from tools.image_video import image_to_video
 
-CUP = Path("/work/shared/media/image/skimage_coffee_cup.png")
+CUP = Path(SHARED_MEDIA + "/image/skimage_coffee_cup.png")
 
 
 def test_key_depends_on_content_not_path(tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_register_generated_clip_into_real_library(tmp_path: Path) -> None:
                                         description="cup on gradient", still_duration_s=2.5)
         assert still.duration == 2.5 and (still.width, still.height) == (600, 400) and lib.count() == 2
         with pytest.raises(MediaError, match="video stream"):
-            register_generated_clip(lib, Path("/work/shared/media/audio/jfk_ask_not.wav"), {}, product=None,
+            register_generated_clip(lib, Path(SHARED_MEDIA + "/audio/jfk_ask_not.wav"), {}, product=None,
                                     content_type="other", description="")
     finally:
         lib.close()

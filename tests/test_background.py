@@ -11,10 +11,11 @@ from PIL import Image
 
 from cutpilot.errors import InputError, ProviderError
 from cutpilot.settings import Settings
+from tests._media import SHARED_MEDIA
 from tests.http_servers import Reply, TestServer
 from tools.background import remove_background, replace_background, scene_colours
 
-IMG = Path("/work/shared/media/image")
+IMG = Path(SHARED_MEDIA + "/image")
 CUP = IMG / "skimage_coffee_cup.png"  # cup + saucer on a table, 600x400
 
 

@@ -13,10 +13,11 @@ from cutpilot.errors import InputError, ProviderError
 from cutpilot.media import probe, run_ffmpeg
 from cutpilot.settings import Settings
 from cutpilot.timeline import KenBurns
+from tests._media import SHARED_MEDIA
 from tests.http_servers import Reply, TestServer, job_api
 from tools.image_video import image_to_video
 
-IMG = Path("/work/shared/media/image")
+IMG = Path(SHARED_MEDIA + "/image")
 DOG = IMG / "forensics_phone_exif_rot180_4000x3000.jpg"  # EXIF Orientation=3
 CUP = IMG / "skimage_coffee_cup.png"
 
@@ -68,7 +69,7 @@ def test_blur_fit_keeps_whole_product(tmp_path: Path) -> None:
 def test_bad_inputs(tmp_path: Path) -> None:
     s = Settings(home=tmp_path)
     with pytest.raises(InputError, match="not an image"):
-        image_to_video(Path("/work/shared/media/audio/jfk_ask_not.wav"), 2, settings=s, out_dir=tmp_path)
+        image_to_video(Path(SHARED_MEDIA + "/audio/jfk_ask_not.wav"), 2, settings=s, out_dir=tmp_path)
     with pytest.raises(InputError, match="out of range"):
         image_to_video(CUP, 0, settings=s, out_dir=tmp_path)
     bad = tmp_path / "broken.jpg"

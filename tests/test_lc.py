@@ -9,9 +9,10 @@ from pathlib import Path
 from cutpilot.settings import Settings
 from index.embed import HashEmbedder
 from index.library import Library
+from tests._media import SHARED_MEDIA
 from tools.lc import media_tools
 
-CUP = Path("/work/shared/media/image/skimage_coffee_cup.png")
+CUP = Path(SHARED_MEDIA + "/image/skimage_coffee_cup.png")
 
 
 def test_import_is_cheap() -> None:

@@ -12,11 +12,12 @@ from PIL import Image
 
 from cutpilot.errors import InputError, ProviderError
 from cutpilot.settings import Settings
+from tests._media import SHARED_MEDIA
 from tests.http_servers import Reply, TestServer
 from tools.garments import Garment, ModelPhoto, infer_style, match_score, rank_models, scene_prompts
 from tools.tryon import plan_try_on, try_on
 
-IMG = Path("/work/shared/media/image")
+IMG = Path(SHARED_MEDIA + "/image")
 GARMENT = IMG / "opencv_box_product.png"  # any real image file stands in for a garment photo
 MODEL = IMG / "kphotoalbum_two_people_bar.jpg"
 

@@ -10,10 +10,11 @@ import pytest
 from cutpilot.errors import ProviderError, ToolMissingError
 from cutpilot.media import probe
 from cutpilot.settings import Settings
+from tests._media import SHARED_MEDIA
 from tests.http_servers import Reply, TestServer
 from tools.tts import SAMPLE_RATE, _read_wav, piper_model, speech_spans, tts
 
-MEDIA = Path("/work/shared/media/audio")
+MEDIA = Path(SHARED_MEDIA + "/audio")
 
 
 def _has_onnx() -> bool:
