@@ -4,7 +4,7 @@
   2. floor      — a hand-written single ffmpeg command doing the same job (no caching, no loudness pass)
   3. moviepy    — a plain moviepy 2.x composite (tools.mpy.composite), what peers such as MoneyPrinterTurbo do
 
-Job: 8 trimmed shots from real media (../shared/media beside the checkout), burned zh+en captions, zh+en voiceover (espeak-ng),
+Job: 8 trimmed shots from real media (../shared/media), burned zh+en captions, zh+en voiceover (espeak-ng),
 ducked music (ffmpeg-synthesised), two crossfades, brand end card. Each pipeline runs in its own child process;
 we report wall time, CPU time (user+sys of the child and everything it waited for), peak RSS of the whole process
 tree (sampled from /proc every 50 ms) and the ratios. Targets: cutpilot ≤ 1.3× floor at every preset, ≥ 4× faster
