@@ -22,9 +22,12 @@ PY=${PYTHON:-python3}
 stamp=.venv/.cutpilot-installed
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: installing Python packages into .venv (torch comes from the local disk)"
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-  .venv/bin/python -m pip install -q -e ".[dev,piper]"
+  echo "setup: installing Python packages into .venv (torch comes from the local disk); log: .venv/setup.log"
+  log=.venv/setup.log
+  pipi() { .venv/bin/python -m pip install -q "$@" >>"$log" 2>&1 || { tail -n 30 "$log" >&2; exit 1; }; }
+  : >"$log"
+  pipi --upgrade pip
+  pipi "torch==2.14.1" "torchvision==0.29.1"
+  pipi -e ".[dev,piper]"
   echo "$want" > "$stamp"
 fi
