@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cutpilot import __version__
 from cutpilot.errors import CutpilotError
@@ -50,17 +52,22 @@ def _register() -> None:
         reg(app)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """Library warnings (e.g. 'no CLIP weights') reach users as one `warning:` line, not a source dump."""
+    err_console.print(f"[yellow]warning[/]: {escape(' '.join(str(message).split()))}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: typed errors become one line on stderr and a non-zero exit code."""
     _register()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    if not debug:
+        warnings.showwarning = _one_line_warning
     try:
         rv = app(args=argv, standalone_mode=False)
     except CutpilotError as e:
         if debug:
             raise
-        from rich.markup import escape
-
         err_console.print(f"[bold red]error[/]: {escape(e.one_line())}", highlight=False, soft_wrap=True)
         return e.exit_code
     except typer.Abort:

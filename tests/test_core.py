@@ -104,3 +104,23 @@ def test_cli_keeps_a_commands_exit_code() -> None:
         raise typer.Exit(code=7)
 
     assert main(["_exit-seven"]) == 7
+
+
+def test_cli_warnings_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import warnings
+
+    import typer
+
+    from cutpilot.cli import app
+
+    @app.command("_warn", hidden=True)
+    def _warn() -> None:
+        warnings.warn("no CLIP weights configured:\n  text search works", UserWarning, stacklevel=1)
+        raise typer.Exit(code=0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["_warn"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no CLIP weights configured: text search works" in err
+    assert "warnings.warn" not in err
