@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cutpilot.errors import InputError
+from cutpilot.jsonl import read_objects
 from cutpilot.models import ClipFormat, ContentType, parse_content_type, parse_formats
 
 OVERRIDE_FIELDS = ("content_type", "format", "product", "transcript", "description", "tags", "trend_tags", "language")
@@ -77,18 +78,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     except OSError as e:
         raise InputError(f"{path}: cannot read annotations ({e.strerror})") from e
     if suffix in (".jsonl", ".ndjson"):
-        rows = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path.name} line {i}: not valid JSON ({e.msg})") from e
-            if not isinstance(obj, dict):
-                raise InputError(f"{path.name} line {i}: each line must be a JSON object")
-            rows.append((i, obj))
-        return rows
+        return read_objects(text.splitlines(), path.name)
     if suffix == ".csv":
         reader = csv.DictReader(text.splitlines())
         out = []

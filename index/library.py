@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cutpilot.errors import InputError, NotFoundError
+from cutpilot.jsonl import read_objects
 from cutpilot.models import EDITABLE_FIELDS, ClipRecord, clip_id_for, parse_content_type, parse_formats
 from cutpilot.settings import Settings
 from index.clipvec import ImageEmbedder, get_image_embedder
@@ -229,16 +230,7 @@ class Library:
                 for i, row in enumerate(csv.DictReader(f), start=2):
                     rows.append((i, _from_csv_row(row, i)))
             else:
-                for i, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise InputError(f"{path.name} line {i}: not JSON ({e.msg})") from e
-                    if not isinstance(obj, dict):
-                        raise InputError(f"{path.name} line {i}: expected an object")
-                    rows.append((i, obj))
+                rows = read_objects(f, path.name)
         records = [_to_record(data, i, path.name) for i, data in rows]
         self.add(records)
         return len(records)
