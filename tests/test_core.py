@@ -130,7 +130,7 @@ def test_jsonl_rows_are_numbered_and_bad_lines_named() -> None:
     from cutpilot.jsonl import read_objects
 
     assert read_objects(['{"a": 1}', "", '{"b": 2}'], "x.jsonl") == [(1, {"a": 1}), (3, {"b": 2})]
-    with pytest.raises(InputError, match="x.jsonl line 2: not valid JSON"):
+    with pytest.raises(InputError, match=r"x\.jsonl line 2: not valid JSON"):
         read_objects(['{"a": 1}', "{oops"], "x.jsonl")
     with pytest.raises(InputError, match="line 1: each line must be a JSON object"):
         read_objects(["[1, 2]"], "x.jsonl")
