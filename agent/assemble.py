@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from agent.brain.offline import CJK
+from agent.rules import CJK
 from agent.state import MusicTrack, VoiceTrack
 from cutpilot.media import IMAGE_EXTS
 from cutpilot.storyboard import Slot, SlotRole, Storyboard
@@ -28,6 +28,10 @@ def slot_capacity_ms(slot: Slot) -> int | None:
     return None
 
 
+def w_voice(v: VoiceTrack) -> int:
+    return round(v.duration_s * 1000) + 200
+
+
 def fit_durations(storyboard: Storyboard, voice: dict[int, VoiceTrack]) -> list[int]:
     """Slot lengths in ms that sum exactly to the target. Clip audio keeps its speech whole where it can, voiceover
     gets room for its words, clips are not stretched past their length unless nothing else can absorb the time."""
@@ -44,8 +48,8 @@ def fit_durations(storyboard: Storyboard, voice: dict[int, VoiceTrack]) -> list[
         v = voice.get(s.index)
         if v is not None:
             w = max(w, round(v.duration_s * 1000) + 200)
-        if cap is not None:
-            w = min(w, cap) if s.line_source == "clip_audio" or v is None else w
+        if cap is not None:  # a clip runs its own length; longer only when its voiceover needs the room
+            w = min(w, cap) if s.line_source == "clip_audio" or v is None else min(w, max(cap, w_voice(v)))
         mn = CARD_MIN_MS if cap is None else MIN_SLOT_MS
         if s.index == 0 and s.role == SlotRole.hook:
             mn = min(2000, round(s.target_s * 1000))
@@ -195,6 +199,10 @@ def assemble(
                        "slot": s.index})
         if s.line:
             caps.extend(_even_captions(s.line, t, d, lang, s.index))
+        if s.overlay and (c is not None or s.asset is None or s.asset.kind != "card"):
+            # the offer / product plate drawn over the footage for the whole shot
+            caps.append({"text": s.overlay, "start_ms": t, "end_ms": t + d, "lang": lang, "slot": s.index,
+                         "style": "title"})
         t += d
     data: dict[str, Any] = {
         "output": {"aspect": storyboard.brief.aspect, **_size(storyboard.brief.aspect), "fps": fps},

@@ -215,6 +215,10 @@ def register(app: typer.Typer) -> None:
         c = Console()
         lib = _open_library(settings)
         try:
+            from cutpilot.products import ProductStore
+
+            added, updated = ProductStore(settings).import_file(samples / "products.yaml")
+            c.print(f"products: {added + updated} with facts (samples/products.yaml)")
             rep = ingest([samples], settings, lib, annotations=samples / "annotations.jsonl")
             c.print(f"library: {lib.count()} clips ({getattr(rep, 'clips', '?')} from samples/)")
             hits = lib.search("LEGO Technic product shot", limit=3)

@@ -20,16 +20,19 @@ from langgraph.types import interrupt
 from agent import steps
 from agent.assemble import assemble
 from agent.brain.base import Brain
-from agent.brain.offline import MIN_SCORE, OfflineBrain
-from agent.revise import apply_revision, is_approval
+from agent.brain.offline import OfflineBrain
+from agent.brief import explicit_facts
+from agent.revise import Refusal, apply_revision, is_approval
+from agent.rules import MIN_SCORE
 from agent.runrecord import RunRecord
 from agent.sources import ClipSource
-from agent.state import AgentState, MusicTrack, VoiceTrack
+from agent.state import AgentState, Candidate, MusicTrack, VoiceTrack
 from agent.toolbox import Toolbox
 from cutpilot.errors import CutpilotError, InputError, ProviderError
 from cutpilot.models import ClipRecord
+from cutpilot.products import Product, ProductBook
 from cutpilot.settings import Settings
-from cutpilot.storyboard import Brief, Storyboard
+from cutpilot.storyboard import Brief, Slot, Storyboard
 from cutpilot.timeline import Timeline
 
 NODES = ("understand", "storyboard", "fetch", "script", "fill_gaps", "assemble", "review", "render")
@@ -45,10 +48,15 @@ class Deps:
     brain: Brain = field(default_factory=OfflineBrain)
     tools: Toolbox | None = None
     min_score: float = MIN_SCORE
+    products: ProductBook = field(default_factory=lambda: ProductBook([]))
 
     def __post_init__(self) -> None:
         if self.tools is None:
             self.tools = Toolbox(self.settings)
+
+    def product(self, brief: Brief) -> Product | None:
+        """The facts of the brief's product (None when none were imported)."""
+        return self.products.get(brief.product) if brief.product else None
 
 
 def _fallback(deps: Deps, run: RunRecord, step: str, primary: Callable[[Brain], T], offline: Callable[[], T]) -> T:
@@ -103,15 +111,17 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
             brief = base
         else:
             products = deps.source.products()
-            brief = _fallback(
-                deps, run, "understand",
-                lambda b: b.understand(text, products, run),
-                lambda: offline.understand(text, products, run, base=base),
-            )
+            parsed = offline.understand(text, products, run, base=base, book=deps.products)
+            brief = _fallback(deps, run, "understand", lambda b: b.understand(text, products, run),
+                              lambda: parsed)
+            if brief is not parsed:  # the model fills soft fields; what the text states outright wins
+                brief = _enforce_explicit(brief, parsed, text, run)
             if base is not None:  # explicit CLI / structured values win over what the text implies
                 explicit = {k: v for k, v in base.model_dump().items()
                             if k != "text" and v not in (None, [], "") and v != Brief.model_fields[k].default}
                 brief = brief.model_copy(update=explicit)
+        if brief.product is not None and deps.products.get(brief.product) is not None:
+            brief = brief.model_copy(update={"product": deps.products.get(brief.product).name})  # type: ignore[union-attr]
         if brief.product is None:
             guess = steps.infer_product(deps.source, brief.angle or brief.text, brief.lang)
             if guess:
@@ -145,8 +155,11 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
                 if c is not None and c.score < deps.min_score:
                     run.warn(f"slot {i}: best clip scored {c.score:.2f} < {deps.min_score}; filling the gap")
                     slots[i] = slots[i].model_copy(update={"chosen": None, "alternates": []})
-            sb = sb.model_copy(update={"slots": slots})
-        script_idx = sorted(set(state.get("dirty_script") or []) | set(idx))
+            sb = steps.footage_first(sb.model_copy(update={"slots": slots}), idx, deps.source, run,
+                                     deps.product(sb.brief))
+            if len(sb.slots) != len(slots):  # slots were folded: every line is re-written for its new length
+                idx = list(range(len(sb.slots)))
+        script_idx = sorted(i for i in set(state.get("dirty_script") or []) | set(idx) if i < len(sb.slots))
         return {"storyboard": sb.model_dump(mode="json"), "dirty_fetch": [], "dirty_script": script_idx,
                 "run": run.model_dump(mode="json")}
 
@@ -156,20 +169,26 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
         idx = list(state.get("dirty_script") or [])
         records = _records(deps, sb)
 
-        def primary(b: Brain) -> tuple[Storyboard, list[int]]:
-            return steps.script(sb, idx, b, run, records)
+        product = deps.product(sb.brief)
+        assert deps.tools is not None
+        hear = deps.tools.hear_clip
 
-        sb2, revoice = _fallback(deps, run, "script", primary, lambda: steps.script(sb, idx, offline, run, records))
+        def primary(b: Brain) -> tuple[Storyboard, list[int]]:
+            return steps.script(sb, idx, b, run, records, product=product, hear=hear)
+
+        sb2, revoice = _fallback(deps, run, "script", primary,
+                                 lambda: steps.script(sb, idx, offline, run, records, product=product, hear=hear))
         return {"storyboard": sb2.model_dump(mode="json"), "dirty_script": [], "dirty_voice": revoice,
                 "run": run.model_dump(mode="json")}
 
     def fill_gaps(state: AgentState) -> dict[str, Any]:
         run = RunRecord.model_validate(state["run"])
         sb = Storyboard.model_validate(state["storyboard"])
-        sb = steps.fill_gaps(sb, run, min_score=deps.min_score)
+        sb = steps.fill_gaps(sb, run, min_score=deps.min_score, product=deps.product(sb.brief))
         out_dir = Path(state["out_dir"]) / "assets"
         assert deps.tools is not None
-        voice = steps.synth_voice(sb, list(state.get("dirty_voice") or []), _voice(state), deps.tools, out_dir, run)
+        sb, voice = steps.synth_voice(sb, list(state.get("dirty_voice") or []), _voice(state), deps.tools, out_dir,
+                                      run)
         cur = MusicTrack.model_validate(state["music"]) if state.get("music") else None
         music = steps.make_music(sb, cur, deps.tools, out_dir, run)
         return {"storyboard": sb.model_dump(mode="json"), "dirty_voice": [],
@@ -182,29 +201,44 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
         tl = assemble(sb, _voice(state), music, title=sb.brief.text[:60])
         return {"timeline": json.loads(tl.to_json())}
 
+    def probe(sb: Storyboard) -> Callable[[Slot, list[str]], list[Candidate]]:
+        def run_probe(slot: Slot, exclude: list[str]) -> list[Candidate]:
+            hits, _ = steps.search_slot(deps.source, sb, slot, exclude)
+            return [h for h in hits if h.relevance >= deps.min_score and h.clip.clip_id not in exclude]
+
+        return run_probe
+
     def review(state: AgentState) -> dict[str, Any]:
         run = RunRecord.model_validate(state["run"])
         if state.get("mode", "batch") != "chat":
             return {"approved": True}
         sb = Storyboard.model_validate(state["storyboard"])
-        answer = interrupt(review_payload(sb, Timeline.model_validate(state["timeline"])))
+        payload = review_payload(sb, Timeline.model_validate(state["timeline"]))
+        last = run.revisions[-1] if run.revisions else None
+        if last and last.get("kind") != "approve":
+            payload["answer"] = {k: last.get(k) for k in ("kind", "applied", "message", "alternatives")}
+        answer = interrupt(payload)
         text = answer.get("text", "") if isinstance(answer, dict) else str(answer or "")
         if (isinstance(answer, dict) and answer.get("action") == "approve") or is_approval(text):
-            run.revisions.append({"kind": "approve"})
+            run.revisions.append({"kind": "approve", "applied": True})
             return {"approved": True, "run": run.model_dump(mode="json")}
         try:
-            patch = apply_revision(sb, text)
+            patch = apply_revision(sb, text, probe(sb))
+        except Refusal as e:
+            run.revisions.append({"kind": e.kind, "text": text, "applied": False, "message": e.message,
+                                  "alternatives": e.alternatives})
+            return {"approved": False, "answered": True, "run": run.model_dump(mode="json")}
         except InputError as e:
-            run.warn(f"revision not understood: {e}")
-            run.revisions.append({"kind": "not_understood", "text": text})
-            return {"approved": False, "dirty_fetch": [], "run": run.model_dump(mode="json")}
-        run.revisions.append({"kind": patch.kind, "text": text, "refetch": patch.refetch,
-                              "rescript": patch.rescript, "note": patch.note})
+            run.revisions.append({"kind": "refused", "text": text, "applied": False, "message": str(e),
+                                  "alternatives": []})
+            return {"approved": False, "answered": True, "run": run.model_dump(mode="json")}
+        run.revisions.append({"kind": patch.kind, "text": text, "applied": True, "message": patch.note,
+                              "refetch": patch.refetch, "rescript": patch.rescript})
         ex = {str(k): v for k, v in (state.get("exclude") or {}).items()}
         for k, v in patch.exclude.items():
             ex[str(k)] = sorted(set(ex.get(str(k), [])) | set(v))
         upd: dict[str, Any] = {
-            "approved": False, "storyboard": patch.storyboard.model_dump(mode="json"),
+            "approved": False, "answered": False, "storyboard": patch.storyboard.model_dump(mode="json"),
             "dirty_fetch": patch.refetch, "dirty_script": patch.rescript, "exclude": ex,
             "run": run.model_dump(mode="json"),
         }
@@ -218,8 +252,8 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
     def route_review(state: AgentState) -> str:
         if state.get("approved"):
             return "render"
-        if state.get("dirty_fetch") or state.get("dirty_script") or state.get("music") is None:
-            return "fetch"
+        if state.get("answered"):  # refused at once: the same storyboard, with the reason, back to the user
+            return "review"
         return "fetch"
 
     def render(state: AgentState) -> dict[str, Any]:
@@ -255,7 +289,7 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
     g.add_edge("script", "fill_gaps")
     g.add_edge("fill_gaps", "assemble")
     g.add_edge("assemble", "review")
-    g.add_conditional_edges("review", route_review, {"render": "render", "fetch": "fetch"})
+    g.add_conditional_edges("review", route_review, {"render": "render", "fetch": "fetch", "review": "review"})
     g.add_edge("render", END)
     return g.compile(checkpointer=checkpointer)
 
@@ -271,13 +305,15 @@ def review_payload(sb: Storyboard, tl: Timeline) -> dict[str, Any]:
             "clip_id": s.chosen.clip_id if s.chosen else None,
             "asset": s.asset.kind if s.asset else None,
             "thumbnail": s.chosen.thumbnail if s.chosen else None,
-            "line": s.line, "line_source": s.line_source,
+            "line": s.line, "line_source": s.line_source, "overlay": s.overlay,
+            "alternates": [a.clip_id for a in s.alternates],
             "seconds": round(v.duration_ms / 1000, 2) if v else s.target_s,
         })
     return {"kind": "review", "total_s": tl.duration_ms / 1000, "music": sb.music_mood,
             "captions_lang": sb.captions_lang, "slots": rows,
-            "hint": "approve, or revise: 'replace shot 3 with a livestream clip', 'make it 15 s', '英文字幕', "
-                    "'more energetic music', 'swap the hook'"}
+            "hint": "approve, or revise: 'replace shot 3 with a livestream clip', '把第3个镜头换成产品画面', "
+                    "'swap the hook', 'use real footage instead of the cards', 'shorter lines', "
+                    "'name the product in the hook', 'make it 15 s', '英文字幕', 'more energetic music'"}
 
 
 def write_outputs(out_dir: Path, sb: Storyboard, tl: Timeline) -> dict[str, str]:
@@ -297,3 +333,19 @@ def open_checkpointer(settings: Settings) -> Any:
 
     conn = sqlite3.connect(str(settings.path("checkpoints.sqlite")), check_same_thread=False)
     return SqliteSaver(conn)
+
+
+def _enforce_explicit(brief: Brief, parsed: Brief, text: str, run: RunRecord) -> Brief:
+    """A model's brief keeps the facts the request states outright (length, aspect, platform, formats, product,
+    language), as the deterministic parse reads them; each disagreement is recorded in run.json."""
+    facts = explicit_facts(text) if text.strip() else {}
+    if parsed.product:
+        facts["product"] = parsed.product
+    fixes: dict[str, Any] = {}
+    for key, want in facts.items():
+        got = getattr(brief, key)
+        got_cmp = [f.value for f in got] if key == "formats" else got
+        if got_cmp != want:
+            run.brief_disagreements.append({"field": key, "model": got_cmp, "text": want})
+            fixes[key] = want
+    return brief.model_copy(update=fixes) if not fixes else Brief.model_validate({**brief.model_dump(), **fixes})

@@ -73,6 +73,13 @@ def _source(library: Any) -> ClipSource:
     return library if hasattr(library, "find") else LibrarySource(library)
 
 
+def _deps(settings: Settings, library: Any, brain: Brain, tools: Toolbox | None) -> Deps:
+    """The graph's collaborators; product facts come from the home's book (`cutpilot products import`)."""
+    from cutpilot.products import load_book
+
+    return Deps(settings=settings, source=_source(library), brain=brain, tools=tools, products=load_book(settings))
+
+
 def _initial(brief: Brief | str, *, out_dir: Path, mode: str, render: bool, quality: str, thread_id: str,
              brain: Brain) -> dict[str, Any]:
     state: dict[str, Any] = {
@@ -123,7 +130,7 @@ def make_ad(
     thread_id = thread_id or uuid.uuid4().hex[:12]
     cp = open_checkpointer(settings)
     try:
-        graph = build_graph(Deps(settings=settings, source=_source(library), brain=brain, tools=tools), cp)
+        graph = build_graph(_deps(settings, library, brain, tools), cp)
         cfg = {"configurable": {"thread_id": thread_id}}
         snap = graph.get_state(cfg)
         if snap.values and snap.next:  # an unfinished run of this thread: continue where it stopped
@@ -160,7 +167,7 @@ def start_chat(
     thread_id = thread_id or uuid.uuid4().hex[:12]
     cp = open_checkpointer(settings)
     try:
-        graph = build_graph(Deps(settings=settings, source=_source(library), brain=brain, tools=tools), cp)
+        graph = build_graph(_deps(settings, library, brain, tools), cp)
         state = _initial(brief, out_dir=out_dir, mode="chat", render=render, quality=quality, thread_id=thread_id,
                          brain=brain)
         if base is not None and "brief" not in state:
@@ -196,7 +203,7 @@ def resume_chat(
         brain = choose_brain(settings, "llm" if name == "llm" else "offline")
     cp = open_checkpointer(settings)
     try:
-        graph = build_graph(Deps(settings=settings, source=_source(library), brain=brain, tools=tools), cp)
+        graph = build_graph(_deps(settings, library, brain, tools), cp)
         cfg = {"configurable": {"thread_id": thread_id}}
         snap = graph.get_state(cfg)
         if not snap.values:

@@ -47,6 +47,9 @@ class RunRecord(BaseModel):
     fallbacks: list[Fallback] = Field(default_factory=list)
     generated: list[dict[str, Any]] = Field(default_factory=list)
     revisions: list[dict[str, Any]] = Field(default_factory=list)
+    brief_disagreements: list[dict[str, Any]] = Field(
+        default_factory=list, description="fields where the model's brief contradicted the request's explicit text")
+    voice_checks: list[dict[str, Any]] = Field(default_factory=list, description="ASR round trip of each voiced line")
     llm_calls: int = 0
     render: dict[str, Any] | None = None
     total_s: float = 0.0

@@ -32,6 +32,7 @@ class AgentState(TypedDict, total=False):
     render: bool
     quality: Literal["draft", "standard", "high"]
     approved: bool
+    answered: bool  # the last revision was refused at once (review shows the reason, nothing is re-planned)
     pending_revision: str | None
     outputs: dict[str, str]
 

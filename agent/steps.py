@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from agent.brain.base import Brain
-from agent.brain.offline import CJK, MIN_SCORE, OFFER_CARD, is_injection, trim_to_budget, within_budget
+from agent.brain.offline import write_lines
+from agent.rules import CJK, MIN_SCORE, fold, is_injection, trim_to_budget, within_budget
 from agent.runrecord import RunRecord, SearchLog
 from agent.sources import ClipSource
 from agent.state import Candidate, MusicTrack, VoiceTrack
-from agent.toolbox import Toolbox
+from agent.toolbox import SpeechVerdict, Toolbox
 from cutpilot.errors import CutpilotError
 from cutpilot.models import ClipFormat, ClipRecord, ContentType, parse_formats
-from cutpilot.storyboard import ClipChoice, GeneratedAsset, Slot, SlotRole, Storyboard
+from cutpilot.storyboard import ROLE_CONTENT_TYPES, ClipChoice, GeneratedAsset, Slot, SlotRole, Storyboard
 
 SEARCH_LIMIT = 8
-ALTERNATES = 3
+ALTERNATES = 4
+MOMENT_MIN_S = 1.5  # a leftover stretch of a used clip shorter than this is not "another moment"
+OFFER_CARD: dict[str, tuple[str, str]] = {"zh": ("限时优惠", "立即下单"), "en": ("Limited-time offer", "Shop now")}
+# Words that make a clip's own speech a call to action (a host's "下单买一送一" beats any written CTA).
+OFFER_SPEECH = ("下单", "买一送一", "优惠", "送", "抢", "拍", "链接", "包邮", "折", "到手", "shop", "order", "offer",
+                "free", "discount", "deal", "buy")
 
 
 def infer_product(source: ClipSource, query: str, lang: str) -> str | None:
@@ -43,22 +51,26 @@ def _avoid_formats(sb: Storyboard) -> set[ClipFormat]:
 def search_slot(
     source: ClipSource, sb: Storyboard, slot: Slot, exclude: list[str], claimed: set[str] | None = None
 ) -> tuple[list[Candidate], list[str]]:
-    """Filters first: the role's best content type, then all its types; formats, then product relaxed only when
-    nothing fresh is left. `claimed` are clips earlier slots of this batch will take, so relaxation goes on until
-    this slot has a clip of its own (no clip is used twice in one ad)."""
+    """Footage first: the role's best content type, then all its types, then any footage of the product; only then
+    clips with no product label. Requested formats are kept (another format is not what was asked for).
+    `claimed` are clips earlier slots of this batch will take, so relaxation goes on until this slot has a clip
+    of its own (no clip is used twice in one ad)."""
     avoid = _avoid_formats(sb)
     claimed = claimed or set()
     cts = list(slot.content_types)
     if slot.role == SlotRole.offer_cta:
-        cts = [ContentType.offer_cta]  # end on a real offer clip, else an offer card (never a random product shot)
-    ct_steps = [cts[:1], cts] if len(cts) > 1 else [cts]
+        cts = [ContentType.offer_cta, *[c for c in cts if c != ContentType.offer_cta]]
+    ct_steps: list[tuple[list[ContentType], str]] = [(cts[:1], "")]
+    if len(cts) > 1:
+        ct_steps.append((cts, "types"))
+    if slot.product:
+        ct_steps.append(([], "any_type"))
     attempts: list[tuple[list[ContentType], list[ClipFormat], str | None, str]] = []
-    # requested formats are kept (a gap becomes a card rather than footage of another format)
-    for fmts, product, what in [(list(slot.formats), slot.product, ""), (list(slot.formats), None, "product")]:
-        if what == "product" and not slot.product:
-            continue
-        for k, c in enumerate(ct_steps):
-            attempts.append((c, fmts, product, what if k == 0 else (what + "+types").lstrip("+")))
+    for c, what in ct_steps:
+        attempts.append((c, list(slot.formats), slot.product, what))
+    if slot.product:  # product relaxed last: only clips with no product label, never another product's
+        for c, what in ct_steps[:2]:
+            attempts.append((c, list(slot.formats), None, ("product+" + what).rstrip("+")))
     relaxed: list[str] = []
     pooled: dict[str, Candidate] = {}
     for c_types, fmts, product, what in attempts:
@@ -66,16 +78,24 @@ def search_slot(
             relaxed.append(what)
         hits = source.find(slot.query, content_types=c_types, formats=fmts, product=product, exclude_ids=exclude,
                            limit=SEARCH_LIMIT)
-        hits = [h for h in hits if not (set(h.clip.format) & avoid)]
-        # a clip whose words try to steer the planner is not used at all (its text is data, and suspect data)
-        hits = [h for h in hits if not is_injection(h.clip.transcript) and not is_injection(h.clip.description)]
-        if product is None and slot.product:  # product relaxed: only clips with no product label, never another
+        hits = [h for h in hits if usable(h.clip, avoid)]
+        if product is None and slot.product:
             hits = [h for h in hits if h.clip.product in (None, "", slot.product)]
+        if what == "any_type":  # any footage of the product is on-brief whatever the text match says
+            hits = [h.model_copy(update={"relevance": max(h.relevance, MIN_SCORE)}) for h in hits]
         for h in hits:
             pooled.setdefault(h.clip.clip_id, h)
-        if any(h.clip.clip_id not in claimed for h in hits):
+        if any(h.clip.clip_id not in claimed and h.relevance >= MIN_SCORE for h in hits):
             break
     return list(pooled.values()), relaxed
+
+
+def usable(rec: ClipRecord, avoid: set[ClipFormat]) -> bool:
+    """A clip may appear at all: not an avoided format, and no words that try to steer the planner (its text is
+    data, and suspect data)."""
+    if set(rec.format) & avoid:
+        return False
+    return not is_injection(rec.transcript) and not is_injection(rec.description)
 
 
 def choice_from(rec: ClipRecord, score: float) -> ClipChoice:  # score: the candidate's relevance
@@ -154,6 +174,125 @@ def fetch(
     return sb.model_copy(update={"slots": slots})
 
 
+def footage_first(sb: Storyboard, indexes: list[int], source: ClipSource, run: RunRecord, product: Any = None
+                  ) -> Storyboard:
+    """Give every empty slot real footage of the product before a card is considered: another moment of a product
+    clip already in the ad (the stretch its own slot does not show), else — on a first plan, not a revision — fold
+    the slot into its neighbour so the footage there runs longer (the CTA keeps its place, over the packshot)."""
+    slots = list(sb.slots)
+    lang = sb.captions_lang or sb.brief.lang
+    terms = grounding_terms(sb, product)
+    _fill_moments(slots, indexes, sb.brief.lang, terms, run)
+    full = sorted(indexes) == list(range(len(slots)))
+    has_footage = any(s.chosen is not None for s in slots)
+    if full and has_footage and len(slots) > 2:
+        if slots[0].chosen is None:
+            slots = _hook_takes_footage(slots, run)
+            _fill_moments(slots, list(range(len(slots))), sb.brief.lang, terms, run)
+        slots = _fold_empty(slots, run, lang)
+    return sb.model_copy(update={"slots": [s.model_copy(update={"index": k}) for k, s in enumerate(slots)]})
+
+
+def _fill_moments(slots: list[Slot], indexes: list[int], voice_lang: str, terms: list[str], run: RunRecord) -> None:
+    for i in sorted(indexes, key=lambda k: (k != 0, k)):  # the hook first: an ad opens on footage
+        if slots[i].chosen is not None or not slots[i].product:
+            continue
+        m = _moment(slots, i, voice_lang, terms)
+        if m is not None:
+            j, donor, moment = m
+            slots[j] = slots[j].model_copy(update={"chosen": donor})
+            slots[i] = slots[i].model_copy(update={"chosen": moment, "alternates": []})
+            run.warn(f"slot {i}: no fresh clip; using another moment of clip {moment.clip_id} "
+                     f"({moment.start:.1f}–{moment.end:.1f} s) shown nowhere else")
+
+
+def _speech_may_play(s: Slot, voice_lang: str, terms: list[str]) -> bool:
+    c = s.chosen
+    if c is None or not c.transcript.strip() or _clip_lang(c.transcript) != voice_lang:
+        return False
+    t = fold(c.transcript)
+    if s.role == SlotRole.offer_cta:
+        return any(w in t for w in OFFER_SPEECH)
+    return (c.content_type in ROLE_CONTENT_TYPES[s.role]) or any(term in t for term in terms)
+
+
+def _moment(slots: list[Slot], i: int, voice_lang: str, terms: list[str]) -> tuple[int, ClipChoice, ClipChoice] | None:
+    """(donor slot, its shortened choice, the leftover as a new choice) for the longest unused stretch of a product
+    clip in the ad; a clip whose speech may be played is never split (it would cut a sentence)."""
+    best: tuple[float, int] | None = None
+    for j, s in enumerate(slots):
+        c = s.chosen
+        if j == i or c is None or c.start is None or c.end is None or c.source is None:
+            continue
+        if _speech_may_play(s, voice_lang, terms):
+            continue
+        if Path(c.source).suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"):
+            continue
+        spare = (c.end - c.start) - s.target_s
+        if spare >= MOMENT_MIN_S and (best is None or spare > best[0]):
+            best = (spare, j)
+    if best is None:
+        return None
+    j = best[1]
+    c = slots[j].chosen
+    assert c is not None and c.start is not None and c.end is not None
+    cut = round(c.start + slots[j].target_s, 3)
+    donor = c.model_copy(update={"end": cut})
+    moment = c.model_copy(update={"start": cut})
+    return j, donor, moment
+
+
+def _spare(s: Slot) -> float:
+    c = s.chosen
+    if c is None or c.start is None or c.end is None:
+        return 0.0
+    return (c.end - c.start) - s.target_s
+
+
+def _hook_takes_footage(slots: list[Slot], run: RunRecord) -> list[Slot]:
+    """An ad opens on footage: with nothing left for the hook, the middle shot before the offer gives up its clip
+    to the hook and its seconds to its neighbour."""
+    k = next((j for j in range(len(slots) - 2, 0, -1) if slots[j].chosen is not None), None)
+    if k is None:
+        return slots
+    out = list(slots)
+    donor = out[k]
+    out[0] = out[0].model_copy(update={"chosen": donor.chosen, "alternates": donor.alternates})
+    out[k] = donor.model_copy(update={"chosen": None, "alternates": []})
+    run.warn(f"slot {k} ({donor.role.value}) gave its clip to the hook: no other footage of {donor.product} left")
+    return out
+
+
+def _fold_empty(slots: list[Slot], run: RunRecord, lang: str) -> list[Slot]:
+    """Drop slots no footage can fill; their seconds go to a neighbour with footage. An empty CTA takes over the
+    footage of the slot before it (the offer is drawn over that shot) rather than becoming a card."""
+    out = list(slots)
+    k = len(out) - 1
+    while k >= 1 and len(out) > 2:
+        s = out[k]
+        if s.chosen is not None or s.asset is not None:
+            k -= 1
+            continue
+        if s.role == SlotRole.offer_cta:
+            prev = out[k - 1]
+            if prev.chosen is None or k - 1 == 0:
+                break
+            out[k] = s.model_copy(update={"chosen": prev.chosen, "alternates": prev.alternates,
+                                          "target_s": round(s.target_s + prev.target_s, 2)})
+            run.warn(f"slot {k - 1} ({prev.role.value}) folded into the offer: no more footage of "
+                     f"{s.product}; the offer is drawn over that shot")
+            del out[k - 1]
+        else:
+            near = [j for j in (k - 1, k + 1) if 0 < j < len(out) and out[j].chosen is not None] or [k - 1]
+            to = max(near, key=lambda j: _spare(out[j]))
+            out[to] = out[to].model_copy(update={"target_s": round(out[to].target_s + s.target_s, 2)})
+            run.warn(f"slot {k} ({s.role.value}) dropped: no more footage of {s.product}; its "
+                     f"{s.target_s:g} s went to the neighbouring shot")
+            del out[k]
+        k -= 1
+    return out
+
+
 def _range(c: ClipChoice, source: ClipSource) -> tuple[str, float, float]:
     """(content hash, start, end): the same bytes under another path are the same footage."""
     try:
@@ -196,33 +335,113 @@ def _clip_lang(text: str) -> str:
     return "zh" if CJK.search(text) else "en"
 
 
-def clip_audio_ok(s: Slot, lang: str, records: dict[str, ClipRecord]) -> bool:
-    """Keep a clip's own speech when it is in the ad's language, fits the slot and is not an instruction."""
+Hear = Callable[[ClipChoice, str], SpeechVerdict | None]
+
+
+def grounding_terms(sb: Storyboard, product: Any) -> list[str]:
+    """Words that tie a line or a clip's speech to this ad: product names, selling points, offer, the angle."""
+    terms = [sb.brief.product or "", sb.brief.angle or ""]
+    if product is not None:
+        terms += list(product.names())
+        terms += list(getattr(product, "selling_points", []) or []) + list(getattr(product, "selling_points_en", []))
+        terms += [getattr(product, "offer", None) or "", getattr(product, "offer_en", None) or ""]
+    return [fold(t) for t in terms if t and len(t.strip()) >= 2]
+
+
+def speech_fits_role(s: Slot, rec: ClipRecord | None, terms: list[str]) -> bool:
+    """A clip's own words serve its slot: a CTA needs words of an offer; any other role needs a clip of one of the
+    role's content types, or words that name the product, a selling point or the angle."""
     c = s.chosen
-    if c is None or not c.transcript.strip() or s.role == SlotRole.offer_cta:
+    if c is None:
+        return False
+    t = fold(c.transcript)
+    if s.role == SlotRole.offer_cta:
+        return any(w in t for w in OFFER_SPEECH)
+    if rec is not None and rec.content_type in ROLE_CONTENT_TYPES[s.role]:
+        return True
+    return any(term in t for term in terms)
+
+
+def clip_audio_ok(s: Slot, lang: str, records: dict[str, ClipRecord], terms: list[str] | None = None) -> bool:
+    """Keep a clip's own speech when it is in the ad's language, serves the slot, fits it and is not an
+    instruction."""
+    c = s.chosen
+    if c is None or not c.transcript.strip():
         return False
     rec = records.get(c.clip_id)
     if rec is not None and not rec.has_audio:
         return False
     if is_injection(c.transcript) or _clip_lang(c.transcript) != lang:
         return False
+    if terms is not None and not speech_fits_role(s, rec, terms):
+        return False
     dur = (c.end or 0) - (c.start or 0)
-    limit = 3.5 if s.role == SlotRole.hook and s.index == 0 else max(s.target_s * 1.8, s.target_s + 3)
-    return 0 < dur <= limit
+    return 0 < dur <= _speech_limit(s)
+
+
+def _speech_limit(s: Slot) -> float:
+    return 3.5 if s.role == SlotRole.hook and s.index == 0 else max(s.target_s * 1.8, s.target_s + 3)
+
+
+def sentence_cut(s: Slot, rec: ClipRecord | None) -> ClipChoice | None:
+    """The clip shortened to its last sentence (or pause) that ends within the slot's limit, with the words that
+    are still heard; None when the transcript is not the recogniser's own (a human rewrite cannot be aligned)."""
+    c = s.chosen
+    if c is None or rec is None or not rec.words or c.start is None or c.end is None:
+        return None
+    words = [w for w in rec.words if c.start - 1e-3 <= w.start and w.end <= c.end + 1e-3]
+    heard = "".join(w.text for w in words)
+    if not words or fold(heard).replace(" ", "") != fold(c.transcript).replace(" ", ""):
+        return None
+    limit = c.start + _speech_limit(s)
+    best: int | None = None
+    for k, w in enumerate(words):
+        if w.end > limit:
+            break
+        nxt = words[k + 1] if k + 1 < len(words) else None
+        sentence_end = w.text.strip()[-1:] in "，,。.!！?？;；" or nxt is None or nxt.start - w.end >= 0.3
+        if sentence_end and w.end - c.start >= 1.0:
+            best = k
+    if best is None or best == len(words) - 1:
+        return None
+    end = min(c.end, round(words[best].end + 0.15, 3))
+    text = "".join(w.text for w in words[: best + 1]).strip()
+    return c.model_copy(update={"end": end, "transcript": text})
 
 
 def script(
-    sb: Storyboard, indexes: list[int], brain: Brain, run: RunRecord, records: dict[str, ClipRecord]
+    sb: Storyboard, indexes: list[int], brain: Brain, run: RunRecord, records: dict[str, ClipRecord],
+    *, product: Any = None, hear: Hear | None = None,
 ) -> tuple[Storyboard, list[int]]:
-    """Bind a line to each given slot. Returns the storyboard and the slots whose voiceover must be re-synthesised."""
+    """Bind a line to each given slot: the clip's own speech where it serves the slot and can be heard (trimmed to
+    a sentence end when long), else a written line grounded in the product's facts. Returns the storyboard and the
+    slots whose voiceover must be re-synthesised."""
     lang = sb.captions_lang or sb.brief.lang
     voice_lang = sb.brief.lang
+    terms = grounding_terms(sb, product)
     slots = list(sb.slots)
     need_brain: list[int] = []
     for i in indexes:
         s = slots[i]
-        if clip_audio_ok(s, voice_lang, records):
-            line = _clean(s.chosen.transcript if s.chosen else "")
+        if s.chosen is not None and not clip_audio_ok(s, voice_lang, records, terms):
+            cut = sentence_cut(s, records.get(s.chosen.clip_id))
+            if cut is not None and clip_audio_ok(s.model_copy(update={"chosen": cut}), voice_lang, records, terms):
+                run.warn(f"slot {i}: clip {cut.clip_id} trimmed to its sentence end at {cut.end:.2f} s")
+                s = s.model_copy(update={"chosen": cut})
+        names_ok = not (i == 0 and sb.hook_names_product and sb.brief.product
+                        and fold(sb.brief.product) not in fold(s.chosen.transcript if s.chosen else ""))
+        if names_ok and clip_audio_ok(s, voice_lang, records, terms) and s.chosen is not None:
+            verdict = hear(s.chosen, voice_lang) if hear is not None else None
+            if verdict is not None:
+                run.voice_checks.append({"slot": i, "kind": "clip_audio", "clip_id": s.chosen.clip_id,
+                                         "text": s.chosen.transcript, **verdict.record()})
+            if verdict is not None and not verdict.ok:
+                run.warn(f"slot {i}: the speech of clip {s.chosen.clip_id} is not intelligible "
+                         f"(error {verdict.error:.2f}); muted, a written line instead")
+                slots[i] = s.model_copy(update={"line_source": "voiceover"})
+                need_brain.append(i)
+                continue
+            line = _clean(s.chosen.transcript)
             if lang != voice_lang:  # captions in another language: the brain writes the caption line
                 slots[i] = s.model_copy(update={"line_source": "clip_audio"})
                 need_brain.append(i)
@@ -240,19 +459,22 @@ def script(
             need_brain.append(i)
     need_brain.sort()
     sb = sb.model_copy(update={"slots": slots})
-    lines = brain.script(sb, need_brain, run) if need_brain else {}
+    lines = brain.script(sb, need_brain, run, product=product) if need_brain else {}
+    fallback = write_lines(sb, need_brain, product) if need_brain else {}
     revoice: list[int] = []
     slots = list(sb.slots)
     for i in need_brain:
         s = slots[i]
         line = _clean(lines.get(i, "") or "")
-        if not line or is_injection(line):
-            from agent.brain.offline import template_line
-
-            line = template_line(s.role, sb.brief, s.target_s, lang)
-        if not within_budget(line, s.target_s, lang):
-            run.warn(f"slot {i}: line over the speaking budget; trimmed")
-            line = trim_to_budget(line, s.target_s, lang)
+        if not line or is_injection(line) or (lang == "en" and CJK.search(line)) or (
+                lang == "zh" and not CJK.search(line)):
+            if line:
+                run.warn(f"slot {i}: the brain's line is not a usable {lang} line; the offline line instead")
+            line = fallback[i]
+        room = s.target_s * sb.line_budget
+        if not within_budget(line, room, lang):
+            run.warn(f"slot {i}: line over the speaking budget; trimmed on a word boundary")
+            line = trim_to_budget(line, room, lang)
         slots[i] = s.model_copy(update={"line": line})
         if slots[i].line_source == "voiceover" and lang == voice_lang:
             revoice.append(i)
@@ -288,52 +510,88 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def fill_gaps(
-    sb: Storyboard, run: RunRecord, *, min_score: float = MIN_SCORE
-) -> Storyboard:
-    """Slots with no clip (or a weak one) get a title / offer card, with provenance; never an empty hole."""
-    slots = list(sb.slots)
+def offer_plate(sb: Storyboard, product: Any) -> tuple[str, str]:
+    """(title, subtitle) of the offer: the product's own offer and name when the facts have them."""
     lang = sb.captions_lang or sb.brief.lang
+    title, sub = OFFER_CARD[lang]
+    name = product.display_name(lang) if product is not None else (sb.brief.product or "")
+    offer = product.offer_for(lang) if product is not None else None
+    if offer:
+        title = offer
+    if name:
+        sub = f"{name} · {sub}"
+    return title, sub
+
+
+def fill_gaps(
+    sb: Storyboard, run: RunRecord, *, min_score: float = MIN_SCORE, product: Any = None
+) -> Storyboard:
+    """The offer is drawn over the footage of the last shot (an end plate, not a card); slots that still have no
+    clip (or only a weak one) get a title / offer card with provenance — the last resort, never an empty hole."""
+    slots = list(sb.slots)
     for i, s in enumerate(slots):
         weak = s.chosen is not None and s.chosen.score < min_score
+        if s.role == SlotRole.offer_cta and s.chosen is not None and not weak:
+            title, sub = offer_plate(sb, product)
+            slots[i] = s.model_copy(update={"overlay": f"{title} · {sub}"})
+            continue
         if s.chosen is not None and not weak:
+            if s.overlay:
+                slots[i] = s.model_copy(update={"overlay": ""})
             continue
         if weak and s.chosen is not None:
             run.warn(f"slot {i}: best clip scored {s.chosen.score:.2f} < {min_score}; using a card")
         if s.role == SlotRole.offer_cta:
-            text, sub = OFFER_CARD[lang]
-            if sb.brief.product:
-                sub = f"{sb.brief.product} · {sub}"
+            text, sub = offer_plate(sb, product)
         else:
             text, sub = (s.line or sb.brief.product or sb.brief.angle or "…"), ""
         asset = GeneratedAsset(kind="card", path="", tool="renderer.card", provider="offline",
                                params={"text": text, "subtitle": sub, "role": s.role.value})
-        slots[i] = s.model_copy(update={"chosen": None, "asset": asset})
+        slots[i] = s.model_copy(update={"chosen": None, "asset": asset, "overlay": ""})
+        run.warn(f"slot {i} ({s.role.value}): no footage of the product left; a full-screen card")
         run.generated.append({"slot": i, "kind": "card", "tool": "renderer.card", "text": text})
     return sb.model_copy(update={"slots": slots})
 
 
 def synth_voice(
-    sb: Storyboard, indexes: list[int], voice: dict[int, VoiceTrack], tools: Toolbox, out_dir: Path, run: RunRecord
-) -> dict[int, VoiceTrack]:
-    """TTS for voiceover slots (the clip-audio slots speak for themselves); a TTS failure leaves captions only."""
+    sb: Storyboard, indexes: list[int], voice: dict[int, VoiceTrack], tools: Toolbox, out_dir: Path, run: RunRecord,
+    *, check: bool = True,
+) -> tuple[Storyboard, dict[int, VoiceTrack]]:
+    """TTS for voiceover slots (the clip-audio slots speak for themselves). Each take is checked by an ASR round
+    trip: a line the recogniser cannot recover is not voiced; it stays on screen as a caption over music and clip
+    sound, and run.json says why. A TTS failure likewise leaves the caption."""
     out = {k: v for k, v in voice.items() if k < len(sb.slots) and sb.slots[k].line_source == "voiceover"}
+    slots = list(sb.slots)
+    lang = sb.brief.lang
     for i in indexes:
-        s = sb.slots[i]
+        s = slots[i]
         if s.line_source != "voiceover" or not s.line:
             out.pop(i, None)
             continue
         try:
-            r = tools.tts(s.line, lang=sb.brief.lang, out_dir=out_dir)
+            r = tools.tts(s.line, lang=lang, out_dir=out_dir)
         except CutpilotError as e:
             run.warn(f"no voiceover for slot {i}: {e.one_line()}")
+            slots[i] = s.model_copy(update={"line_source": "caption"})
             out.pop(i, None)
             continue
-        out[i] = VoiceTrack(path=str(r.path), duration_s=float(r.duration_s), text=s.line,
-                            provider=str(getattr(r, "provider", "tts")), lang=sb.brief.lang)
+        provider = str(getattr(r, "provider", "tts"))
+        if check:
+            verdict = tools.check_speech(Path(r.path), s.line, lang=lang)
+            if verdict is not None:
+                run.voice_checks.append({"slot": i, "kind": "voiceover", "text": s.line, "provider": provider,
+                                         **verdict.record()})
+                if not verdict.ok:
+                    run.warn(f"slot {i}: the {provider} take of {s.line!r} is not intelligible (heard "
+                             f"{verdict.heard!r}, error {verdict.error:.2f}); shown as a caption, not voiced")
+                    slots[i] = s.model_copy(update={"line_source": "caption"})
+                    out.pop(i, None)
+                    continue
+        out[i] = VoiceTrack(path=str(r.path), duration_s=float(r.duration_s), text=s.line, provider=provider,
+                            lang=lang)
         run.generated.append({"slot": i, "kind": "tts", "tool": "tools.tts", "path": str(r.path),
-                              "provider": out[i].provider})
-    return out
+                              "provider": provider})
+    return sb.model_copy(update={"slots": slots}), out
 
 
 def make_music(sb: Storyboard, current: MusicTrack | None, tools: Toolbox, out_dir: Path,

@@ -40,6 +40,9 @@ ROLE_CONTENT_TYPES: dict[SlotRole, list[ContentType]] = {
 }
 
 
+AngleFamily = Literal["pain", "benefit", "fun", "curiosity", "offer"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -50,6 +53,7 @@ class Brief(_Strict):
     text: str = ""
     product: str | None = None
     angle: str | None = Field(default=None, description="pain point / selling angle, e.g. 侧睡纹")
+    angle_family: AngleFamily | None = Field(default=None, description="what the hook leads with")
     duration_s: float = Field(default=30.0, ge=3, le=180)
     aspect: Literal["9:16", "1:1", "4:5", "16:9"] = "9:16"
     platform: str | None = None
@@ -93,7 +97,9 @@ class Slot(_Strict):
     product: str | None = None
     intent: str = Field(default="", description="what the narration should do here")
     line: str = Field(default="", description="voiceover / caption line bound to this slot")
-    line_source: Literal["clip_audio", "voiceover", "caption"] = "voiceover"
+    line_source: Literal["clip_audio", "voiceover", "caption"] = Field(
+        default="voiceover", description="clip_audio: the clip's own speech; caption: shown, not voiced")
+    overlay: str = Field(default="", description="title text drawn over this slot's footage (offer, product name)")
     chosen: ClipChoice | None = None
     alternates: list[ClipChoice] = Field(default_factory=list)
     asset: GeneratedAsset | None = None
@@ -107,6 +113,8 @@ class Storyboard(_Strict):
     music_mood: str = "upbeat"
     captions_lang: Literal["zh", "en"] | None = None
     notes: list[str] = Field(default_factory=list)
+    line_budget: float = Field(default=1.0, gt=0.0, le=1.0, description="share of the speaking budget lines use")
+    hook_names_product: bool = Field(default=False, description="the hook line must name the product")
 
     @model_validator(mode="after")
     def _indexes(self) -> Storyboard:

@@ -171,14 +171,10 @@ def trend_tags(transcript: str, language: str | None, k: int = 3) -> list[str]:
     if not t:
         return []
     if re.search(r"[\u4e00-\u9fff]", t):
-        import logging
+        from cutpilot.zhseg import keywords
 
-        import jieba
-        import jieba.analyse
-
-        jieba.setLogLevel(logging.WARNING)
         pos = ("n", "nr", "ns", "nz", "v", "vn", "a", "an", "i", "l", "eng")
-        return [w for w in jieba.analyse.extract_tags(t, topK=k, allowPOS=pos) if len(w) >= 2 and w in t]
+        return [w for w in keywords(t, k, pos) if len(w) >= 2 and w in t]
     words = re.findall(r"[A-Za-z][A-Za-z'-]+", t)
     content = [w for w in words if w.lower() not in _EN_STOP and len(w) > 2]
     counts: dict[str, int] = {}

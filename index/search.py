@@ -8,7 +8,6 @@ come from jieba; the engine applies IDF (sparse vector with the IDF modifier), w
 
 from __future__ import annotations
 
-import logging
 import re
 import zlib
 from collections import Counter
@@ -40,17 +39,10 @@ _STOP = {
 }  # fmt: skip
 _WORD = re.compile(r"^[0-9a-z\u3400-\u9fff]+$")
 _ASCII = re.compile(r"^[a-z]+$")
-_jieba: Any = None
-
-
 def _cut(text: str) -> list[str]:
-    global _jieba
-    if _jieba is None:
-        import jieba
+    from cutpilot.zhseg import search_tokens
 
-        jieba.setLogLevel(logging.WARNING)
-        _jieba = jieba
-    return list(_jieba.lcut_for_search(text))
+    return search_tokens(text)
 
 
 def _stem(word: str) -> str:

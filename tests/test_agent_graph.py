@@ -20,7 +20,7 @@ from cutpilot.settings import Settings
 EXPECTED_EDGES = {
     ("__start__", "understand", False), ("understand", "storyboard", False), ("storyboard", "fetch", False),
     ("fetch", "script", False), ("script", "fill_gaps", False), ("fill_gaps", "assemble", False),
-    ("assemble", "review", False), ("review", "render", True), ("review", "fetch", True),
+    ("assemble", "review", False), ("review", "render", True), ("review", "fetch", True), ("review", "review", True),
     ("render", "__end__", False),
 }
 

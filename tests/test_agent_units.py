@@ -6,17 +6,12 @@ import pytest
 from agent_fakes import PRODUCT, domain_records
 
 from agent.assemble import assemble, fit_durations
-from agent.brain.offline import (
-    is_injection,
-    parse_brief,
-    plan_storyboard,
-    speech_units,
-    template_line,
-    trim_to_budget,
-    within_budget,
-)
+from agent.brain.offline import write_lines
+from agent.brief import parse_brief
 from agent.revise import apply_revision, is_approval
+from agent.rules import is_injection, speech_units, trim_to_budget, within_budget
 from agent.steps import choice_from
+from agent.templates import plan_storyboard
 from cutpilot.errors import InputError
 from cutpilot.models import ClipFormat
 from cutpilot.storyboard import SlotRole, Storyboard
@@ -62,9 +57,10 @@ def test_speaking_budget_units_and_trim() -> None:
     assert within_budget("限时优惠立即下单", 2.0, "zh") and not within_budget("限时优惠立即下单现在", 2.0, "zh")
     t = trim_to_budget("one two three four five six seven eight", 2.0, "en")
     assert t == "one two three four five"
-    for role in SlotRole:
-        b = parse_brief("做一条30秒的侧睡纹广告", PRODUCTS)
-        assert within_budget(template_line(role, b, 1.0, "zh"), 1.0, "zh")
+    sb = plan_storyboard(parse_brief("做一条30秒的侧睡纹广告", PRODUCTS))
+    tight = sb.model_copy(update={"slots": [s.model_copy(update={"target_s": 1.0}) for s in sb.slots]})
+    for i, line in write_lines(tight, list(range(len(sb.slots)))).items():
+        assert line and within_budget(line, 1.0, "zh"), (i, line)
 
 
 def test_injection_detector() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent.runrecord import RunRecord
 from agent.sources import ClipSource
@@ -33,6 +33,8 @@ class Brain(Protocol):
         """For each slot index in `candidates`: the chosen clip id (or None = gap)."""
         ...
 
-    def script(self, storyboard: Storyboard, slots: list[int], run: RunRecord) -> dict[int, str]:
-        """Voiceover / caption lines for the given slots (code enforces the speaking budget)."""
+    def script(self, storyboard: Storyboard, slots: list[int], run: RunRecord, *, product: Any = None
+               ) -> dict[int, str]:
+        """Voiceover / caption lines for the given slots, grounded in `product` (a cutpilot.products.Product or
+        None); code enforces the speaking budget."""
         ...

@@ -13,10 +13,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 import prompts
-from agent.brain.offline import budget, plan_storyboard
+from agent.rules import budget
 from agent.runrecord import RunRecord
 from agent.sources import ClipSource
 from agent.state import Candidate
+from agent.templates import hook_family, plan_storyboard
 from cutpilot.errors import CutpilotError, ProviderError
 from cutpilot.llm import invoke_structured
 from cutpilot.models import ClipFormat, parse_formats
@@ -195,8 +196,10 @@ class LLMBrain:
         raise ProviderError("LLM clip selection did not finish within the tool-call budget")
 
     # -- script
-    def script(self, storyboard: Storyboard, slots: list[int], run: RunRecord) -> dict[int, str]:
+    def script(self, storyboard: Storyboard, slots: list[int], run: RunRecord, *, product: Any = None
+               ) -> dict[int, str]:
         lang = storyboard.captions_lang or storyboard.brief.lang
+        facts = product.model_dump(mode="json") if product is not None and hasattr(product, "model_dump") else {}
         rows = []
         for i in slots:
             s = storyboard.slots[i]
@@ -205,6 +208,7 @@ class LLMBrain:
                          "clip_transcript": (s.chosen.transcript if s.chosen else "")[:200]})
         user = prompts.read("planner/script.md").format(
             lang=lang, brief=storyboard.brief.model_dump_json(exclude={"text"}),
+            facts=json.dumps(facts, ensure_ascii=False), family=hook_family(storyboard.brief),
             slots=json.dumps(rows, ensure_ascii=False, indent=1))
         out: Script = self._structured(Script, user, run)
         return {ln.slot: ln.line for ln in out.lines if ln.slot in slots}

@@ -1,0 +1,166 @@
+"""Grounded ad lines without a model: every line names the product, one of its selling points, its offer or the
+brief's angle, in the brief's language, and fits its slot's speaking budget.
+
+Lines come from facts (cutpilot.products), the brief and the clip on screen — never a sentence that would fit any
+product's ad. The hook's wording follows the brief's angle family (pain question, benefit, fun, curiosity, offer).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.brief import ANGLES
+from agent.rules import CJK, trim_to_budget, within_budget
+from agent.templates import hook_family
+from cutpilot.storyboard import Brief, SlotRole
+
+# Each entry: zh variants, en variants, longest first. Placeholders: {name} {point} {angle} {offer} {audience}.
+HOOKS: dict[str, tuple[list[str], list[str]]] = {
+    "pain": (["还在为{angle}烦恼？试试{name}", "还在为{angle}烦恼？", "{angle}怎么办？"],
+             ["Still fighting {angle}? Try {name}.", "Still fighting {angle}?", "{Angle}?"]),
+    "fun": (["{angle}，从{name}开始！", "{name}，{angle}！", "{angle}！"],
+            ["{Angle} starts with {name}!", "{name}: {angle}!", "{Angle}!"]),
+    "benefit": (["{point}，{name}做到了", "{name}：{point}", "{point}！"],
+                ["{Point}: that's {name}.", "{name}: {point}.", "{Point}."]),
+    "curiosity": (["{name}凭什么这么多人爱？", "{name}凭什么火？", "认识{name}"],
+                  ["Why is everyone talking about {name}?", "Why {name}?", "Meet {name}."]),
+    "offer": (["{offer}！{name}", "{offer}！"], ["{Offer} on {name}!", "{Offer}!"]),
+}
+
+BODY: dict[SlotRole, tuple[list[str], list[str]]] = {
+    SlotRole.pain_point: (["{angle}每一晚都在加深，{name}帮你改善", "{angle}每一晚都在加深", "别忽视{angle}"],
+                          ["{Angle} build up every night. {name} helps.", "{Angle} build up every night.",
+                           "Don't ignore {angle}."]),
+    SlotRole.product_intro: (["认识{name}：{point}", "全新{name}", "{name}"],
+                             ["Meet {name}: {point}.", "Meet {name}.", "{name}."]),
+    SlotRole.feature_demo: (["{point}，一看就懂", "{point}", "{name}，看得见"],
+                            ["{Point}, and you can see it.", "{Point}.", "See {name} work."]),
+    SlotRole.brand: (["{name}：{point}", "值得信赖的{name}", "{name}"],
+                     ["{name}: {point}.", "Trust {name}.", "{name}."]),
+    SlotRole.spokesperson: (["她也在用{name}：{point}", "她也在用{name}", "{name}"],
+                            ["She swears by {name}: {point}.", "She swears by {name}.", "{name}."]),
+    SlotRole.social_proof: (["{audience}都爱{name}：{point}", "{audience}都爱{name}", "{name}好评"],
+                            ["{Audience} love {name}: {point}.", "{Audience} love {name}.", "Loved: {name}."]),
+    SlotRole.offer_cta: (["{offer}，{name}立即下单", "{offer}，立即下单", "{name}，立即下单"],
+                         ["{Offer}. Get {name} today.", "{Offer}. Shop now.", "Get {name} today."]),
+}
+NO_OFFER_CTA = (["{name}，现在就入手", "{name}，立即下单"], ["Get {name} today.", "Get {name}."])
+
+
+@dataclass
+class Facts:
+    """What a line may say about the product, in one language."""
+
+    name: str
+    points: list[str] = field(default_factory=list)
+    offer: str | None = None
+    audience: str | None = None
+    banned: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, product: Any, brief: Brief, lang: str) -> Facts:
+        """From a cutpilot.products.Product (or None: the brief's product label only)."""
+        label = brief.product or ""
+        if product is None:
+            # an English line cannot say a name that exists only in Chinese: it then leans on the angle
+            name = label if (lang == "zh" or not CJK.search(label)) else ""
+            return cls(name=name, audience=brief.audience)
+        return cls(
+            name=product.display_name(lang),
+            points=[p for p in product.points(lang) if p],
+            offer=product.offer_for(lang),
+            audience=brief.audience or getattr(product, "audience", None),
+            banned=list(getattr(product, "banned_claims", []) or []),
+        )
+
+
+def _angle(brief: Brief, lang: str) -> str:
+    a = brief.angle or ""
+    if lang == "en" and CJK.search(a):
+        return next((en for _, z, en in ANGLES if z == a), "")
+    if lang == "zh" and a and not CJK.search(a):
+        return next((z for _, z, en in ANGLES if en == a), a)
+    return a
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:] if s else s
+
+
+def _fill(tmpl: str, values: dict[str, str]) -> str | None:
+    """The template with its placeholders filled, or None when one of them has no value."""
+    need = set(re.findall(r"\{(\w+)\}", tmpl))
+    out = tmpl
+    for key in need:
+        base = key.lower()
+        val = values.get(base, "")
+        if not val:
+            return None
+        out = out.replace("{" + key + "}", _cap(val) if key[0].isupper() else val)
+    return out
+
+
+def _clean_point(p: str, lang: str) -> str:
+    p = p.strip().rstrip("。.!！")
+    return p if lang == "zh" else p[:1].lower() + p[1:] if p[:2] != p[:2].upper() else p
+
+
+class Copywriter:
+    """Writes one ad's lines; remembers which selling points it used so two shots do not say the same thing."""
+
+    def __init__(self, brief: Brief, facts: Facts, lang: str) -> None:
+        self.brief, self.facts, self.lang = brief, facts, lang
+        self.used_points: set[str] = set()
+
+    def _values(self, point: str) -> dict[str, str]:
+        aud = self.facts.audience or ("大家" if self.lang == "zh" else "")
+        if self.lang == "en" and aud and CJK.search(aud):
+            aud = ""
+        return {"name": self.facts.name, "point": point, "angle": _angle(self.brief, self.lang),
+                "offer": (self.facts.offer or "").rstrip("。.!！"), "audience": aud or "customers"}
+
+    def _points(self) -> list[str]:
+        fresh = [p for p in self.facts.points if p not in self.used_points]
+        return fresh + [p for p in self.facts.points if p in self.used_points] or [""]
+
+    def line(self, role: SlotRole, seconds: float, *, is_hook: bool = False, name_first: bool = False) -> str:
+        """The longest grounded variant that fits the slot; a shortened one (on a word boundary) otherwise."""
+        zh = self.lang == "zh"
+        if is_hook or role == SlotRole.hook:
+            fam = hook_family(self.brief)
+            if fam == "offer" and not self.facts.offer:
+                fam = "benefit" if self.facts.points else "curiosity"
+            if fam == "benefit" and not self.facts.points:
+                fam = "curiosity"
+            if fam in ("pain", "fun") and not _angle(self.brief, self.lang):
+                fam = "benefit" if self.facts.points else "curiosity"
+            variants = HOOKS[fam][0 if zh else 1]
+            if name_first:  # the user asked for the product's name in the hook
+                named = [v for v in variants if "{name}" in v]
+                variants = named or [("{name}！" if zh else "{name}!")]
+        elif role == SlotRole.offer_cta and not self.facts.offer:
+            variants = NO_OFFER_CTA[0 if zh else 1]
+        else:
+            variants = BODY[role][0 if zh else 1]
+        fallback: str | None = None
+        for point in self._points():
+            values = self._values(_clean_point(point, self.lang))
+            for v in variants:
+                text = _fill(v, values)
+                if text is None:
+                    continue
+                fallback = fallback or text
+                if within_budget(text, seconds, self.lang) and not self._banned(text):
+                    if point and "{point}" in v.lower():
+                        self.used_points.add(point)
+                    return text
+        angle = _angle(self.brief, self.lang)
+        text = fallback or self.facts.name or (_cap(angle) + ("！" if zh else ".") if angle else "")
+        text = text or ("看看它的表现" if zh else "See it for yourself.")
+        return trim_to_budget(text, seconds, self.lang)
+
+    def _banned(self, text: str) -> bool:
+        low = text.lower()
+        return any(b and b.lower() in low for b in self.facts.banned)
