@@ -51,6 +51,8 @@ class RunRecord(BaseModel):
         default_factory=list, description="fields where the model's brief contradicted the request's explicit text")
     voice_checks: list[dict[str, Any]] = Field(default_factory=list, description="ASR round trip of each voiced line")
     llm_calls: int = 0
+    llm_steps: list[dict[str, Any]] = Field(
+        default_factory=list, description="per LLM call: step, wall_s, tokens_in, tokens_out, ok, error")
     render: dict[str, Any] | None = None
     total_s: float = 0.0
 
