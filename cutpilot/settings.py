@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     # --- providers for gap filling ------------------------------------------------------------------------
     tts_model: str | None = Field(default=None, description="OpenAI-compatible TTS model (uses OPENAI_* endpoint)")
     tts_voice: str = "alloy"
+    zh_voice: str = Field(default="gcin3", description="offline Mandarin voice: gcin3 (male, GPL-3 or LGPL-3; the "
+                          "more intelligible) | gcin5 (female, CC-BY-3.0) | espeak (espeak-ng cmn, not intelligible)")
+    voice_check_max_cer: float = Field(default=0.35, ge=0.0, le=1.0,
+                                       description="ASR gate: a zh line passes at Whisper CER <= this")
+    voice_check_max_wer: float = Field(default=0.25, ge=0.0, le=1.0,
+                                       description="ASR gate: other lines pass at Whisper WER <= this")
+    voice_check: bool = Field(default=True, description="ASR round trip on every voiced line and played clip "
+                              "speech; off only for fast tests")
     image_to_video_url: str | None = None
     scene_gen_url: str | None = None
     tryon_url: str | None = None
