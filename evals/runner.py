@@ -7,9 +7,11 @@ explicit flag, and the report lists what moved.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,16 +22,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from cutpilot.errors import CutpilotError, EvalRegressionError, InputError
-from cutpilot.media import probe
+from cutpilot.media import probe, run_ffmpeg
+from cutpilot.products import ProductBook, load_products_file
 from cutpilot.settings import Settings
-from cutpilot.storyboard import Storyboard
+from cutpilot.storyboard import Brief, Storyboard
 from cutpilot.timeline import Timeline
 from evals.golden import GoldenLibrary, build_golden
 from evals.schema import Case, load_cases, merged
-from evals.scorers import RenderFacts, RunOutputs, Score, revision_locality, score_all
+from evals.scorers import RenderFacts, RunOutputs, Score, revision_answered, revision_locality, score_all
 
 EVALS_DIR = Path(__file__).parent
 DEFAULT_BASELINE = EVALS_DIR / "baseline.json"
+PRODUCTS_PATH = EVALS_DIR / "golden" / "products.yaml"
 RESULTS_DIR = EVALS_DIR / "results"
 DEFAULT_TOLERANCE = 0.03
 # Wall time is noisy on a shared 2-core runner: gate it loosely.
@@ -97,14 +101,65 @@ def render_facts(path: Path, settings: Settings) -> RenderFacts:
                        height=p.height, video_duration_s=vdur, audio_duration_s=adur, integrated_lufs=lufs)
 
 
+def heard_text(path: Path, lang: str, settings: Settings) -> str:
+    """What the packaged Whisper hears in a rendered ad, language forced to the ad's.
+
+    Uses the voice check's transcriber when it is there (the same judgement as the synthesis-time ASR gate);
+    otherwise extracts 16 kHz mono PCM with ffmpeg and runs `index.asr.transcribe` on it."""
+    try:
+        voicecheck = importlib.import_module("tools.voicecheck")
+    except ImportError:
+        pass
+    else:
+        return str(voicecheck.transcribe_text(path, lang, settings))
+    from index.asr import transcribe
+
+    with tempfile.TemporaryDirectory(prefix="cutpilot-heard-") as d:
+        wav = Path(d) / "ad.wav"
+        run_ffmpeg(["-i", str(path), "-vn", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", str(wav)],
+                   what=f"audio extraction from {path} failed", ffmpeg=settings.ffmpeg)
+        return transcribe(wav, settings, language=lang).text
+
+
+def listen(facts: RenderFacts, path: Path, lang: str, settings: Settings) -> RenderFacts:
+    """The render facts plus what was heard; an ASR failure is recorded (the scorer fails it), not raised."""
+    if not facts.has_audio:
+        return facts.model_copy(update={"heard_text": ""})
+    try:
+        return facts.model_copy(update={"heard_text": heard_text(path, lang, settings)})
+    except Exception as e:  # a broken ASR pass must not hide the render's other scores
+        msg = e.one_line() if isinstance(e, CutpilotError) else f"{type(e).__name__}: {e}"
+        return facts.model_copy(update={"asr_error": msg[:300]})
+
+
+def load_products(path: Path = PRODUCTS_PATH) -> ProductBook | None:
+    """The golden products' facts (`products: [{name, aliases, selling_points, ...}]`); None when absent."""
+    if not path.exists():
+        return None
+    return ProductBook(load_products_file(path))
+
+
+def product_facts(brief: Brief, book: ProductBook | None) -> tuple[str, ...]:
+    """Names, aliases, selling points and offer (zh + en) of the brief's product; the name only without a book."""
+    fallback = (brief.product,) if brief.product else ()
+    if not book:
+        return fallback
+    p = (book.get(brief.product) or book.match(brief.product)) if brief.product else book.match(brief.text)
+    if p is None:
+        return fallback
+    facts = [*fallback, *p.names(), *p.selling_points, *p.selling_points_en, p.offer or "", p.offer_en or ""]
+    return tuple(dict.fromkeys(f for f in facts if f))
+
+
 def _slots(sb: Storyboard, gl: GoldenLibrary) -> list[dict[str, Any]]:
     return [{"role": s.role.value, "clip": gl.gold.key(s.chosen.clip_id) if s.chosen else None,
              "asset": s.asset.kind if s.asset else None, "s": s.target_s, "line": s.line} for s in sb.slots]
 
 
-def _outputs(sb: Storyboard, tl: Timeline | None, run: dict[str, Any], gl: GoldenLibrary, wall: float,
+def _outputs(sb: Storyboard, tl: Timeline | None, run: dict[str, Any], ctx: Ctx, wall: float,
              render: RenderFacts | None = None) -> RunOutputs:
-    return RunOutputs(storyboard=sb, timeline=tl, run=run, records=gl.records, wall_s=wall, render=render)
+    return RunOutputs(storyboard=sb, timeline=tl, run=run, records=ctx.gl.records, wall_s=wall, render=render,
+                      facts=product_facts(sb.brief, ctx.products))
 
 
 def _thread_values(settings: Settings, thread_id: str) -> dict[str, Any]:
@@ -129,6 +184,7 @@ class Ctx:
     embedder: Any
     make: MakeFn | None
     judge: Callable[[Case, Storyboard], Score | None] | None
+    products: ProductBook | None = None  # evals/golden/products.yaml, for the grounding facts
 
 
 def _error_row(case: Case, turn: int, e: Exception, wall: float) -> Row:
@@ -157,10 +213,13 @@ def run_case(case: Case, ctx: Ctx) -> list[Row]:
         res = make(case.brief, settings=ctx.gl.settings, library=ctx.library, out_dir=out_dir,
                    planner=ctx.planner, render=do_render, quality="draft")
         wall = time.perf_counter() - t0
-        facts = render_facts(Path(res.ad), ctx.gl.settings) if do_render and res.ad else None
+        ad = Path(res.ad) if do_render and res.ad else None
+        facts = None
+        if ad is not None:
+            facts = listen(render_facts(ad, ctx.gl.settings), ad, res.storyboard.brief.lang, ctx.gl.settings)
     except Exception as e:  # a failing case is a result, not a crash of the eval
         return [_error_row(case, 0, e, time.perf_counter() - t0)]
-    out = _outputs(res.storyboard, res.timeline, res.run.model_dump(mode="json"), ctx.gl, wall, facts)
+    out = _outputs(res.storyboard, res.timeline, res.run.model_dump(mode="json"), ctx, wall, facts)
     scores = score_all(out, case.expect, ctx.gl.gold, embedder=ctx.embedder)
     if ctx.judge is not None:
         j = ctx.judge(case, res.storyboard)
@@ -184,9 +243,10 @@ def _run_revisions(case: Case, ctx: Ctx) -> list[Row]:
     except Exception as e:
         return [_error_row(case, 0, e, time.perf_counter() - t0)]
     sb = Storyboard.model_validate(values["storyboard"])
-    out = _outputs(sb, Timeline.model_validate(values["timeline"]), values.get("run") or {}, ctx.gl, wall)
+    out = _outputs(sb, Timeline.model_validate(values["timeline"]), values.get("run") or {}, ctx, wall)
     rows.append(_row(case, 0, out, score_all(out, case.expect, ctx.gl.gold, embedder=ctx.embedder), ctx))
     exp = case.expect
+    n_records = len((values.get("run") or {}).get("revisions") or [])
     for i, rev in enumerate(case.revisions, start=1):
         t1 = time.perf_counter()
         try:
@@ -199,12 +259,19 @@ def _run_revisions(case: Case, ctx: Ctx) -> list[Row]:
         sb = Storyboard.model_validate(values["storyboard"])
         run = values.get("run") or {}
         exp = merged(exp, rev.expect)
-        out = _outputs(sb, Timeline.model_validate(values["timeline"]), run, ctx.gl, time.perf_counter() - t1)
+        out = _outputs(sb, Timeline.model_validate(values["timeline"]), run, ctx, time.perf_counter() - t1)
         scores = score_all(out, exp, ctx.gl.gold, embedder=ctx.embedder)
-        scores.append(revision_locality(before, sb, rev.expect_changed_slots_max, rev.expect_changed_slots_min))
-        last = (run.get("revisions") or [{}])[-1]
+        locality = revision_locality(before, sb, rev.expect_changed_slots_max, rev.expect_changed_slots_min)
+        scores.append(locality)
+        recs = run.get("revisions")
+        records: list[Any] = recs if isinstance(recs, list) else []
+        last: dict[str, Any] = records[-1] if len(records) > n_records and isinstance(records[-1], dict) else {}
+        n_records = len(records)
         understood = last.get("kind") not in (None, "not_understood")
         scores.append(Score("revision_understood", float(understood), str(last.get("kind")), {}))
+        if rev.expect_answered:
+            scores.append(revision_answered(before, sb, last or None, locality=locality,
+                                            expect_message=rev.expect_message))
         rows.append(_row(case, i, out, scores, ctx, request=rev.request))
     return rows
 
@@ -360,7 +427,7 @@ def run_eval(
     try:
         embedder = getattr(library, "embedder", None)
         ctx = Ctx(gl=gl, library=library, planner=planner, render=render, work=work, embedder=embedder,
-                  make=make, judge=judge_fn)
+                  make=make, judge=judge_fn, products=load_products())
         for i, case in enumerate(case_list, start=1):
             new = run_case(case, ctx)
             rows += new

@@ -72,6 +72,12 @@ class RevisionTurn(_Strict):
     expect_changed_slots_min: int | None = Field(
         default=None, ge=0, description="the revision must actually do something: at least this many slots change"
     )
+    expect_answered: bool = Field(
+        default=True, description="score revision_answered: the change was made, or a message says why not"
+    )
+    expect_message: bool = Field(
+        default=False, description="the request cannot be applied: only a message (why not, alternatives) answers it"
+    )
 
 
 class Variants(_Strict):

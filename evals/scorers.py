@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cutpilot.models import ClipRecord
 from cutpilot.storyboard import Slot, SlotRole, Storyboard
-from cutpilot.timeline import CardItem, ClipItem, Timeline
+from cutpilot.textmetrics import error_rate
+from cutpilot.timeline import CardItem, ClipItem, ImageItem, Timeline
 from evals.schema import Expectations
 
 ZH_CHARS_PER_S = 5.0  # upper end of the practitioners' 4–5 Chinese characters per second
@@ -46,6 +47,9 @@ class RenderFacts(BaseModel):
     video_duration_s: float | None = None
     audio_duration_s: float | None = None
     integrated_lufs: float | None = None
+    heard_text: str | None = Field(
+        default=None, description="Whisper's transcript of the rendered audio, language forced to the ad's")
+    asr_error: str | None = Field(default=None, description="why there is no transcript (the ASR pass failed)")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class RunOutputs:
     records: Mapping[str, ClipRecord] = field(default_factory=dict)
     wall_s: float | None = None
     render: RenderFacts | None = None
+    facts: Sequence[str] = ()  # the product's names, aliases, selling points and offer (zh + en)
 
 
 @dataclass(frozen=True)
@@ -434,6 +439,336 @@ def run_time(out: RunOutputs, exp: Expectations, gold: Gold, *, budget_s: float 
     return Score("run_time", v, f"{out.wall_s:.2f} s (budget {budget_s:g} s)", {"wall_s": round(out.wall_s, 3)})
 
 
+# --- what the viewer sees and hears ---------------------------------------------------------------------------
+def _clip_speech(item: ClipItem, rec: ClipRecord) -> str:
+    """The part of a clip's transcript its timeline range plays (whole transcript when there are no word times)."""
+    if not rec.words:
+        return rec.transcript.strip()
+    a, b = item.in_ms / 1000, item.out_ms / 1000
+    words = [w.text for w in rec.words if a <= (w.start + w.end) / 2 <= b]
+    # Whisper keeps the leading space on Latin words and none on CJK ones; hand-made words may have neither
+    return "".join(w if _CJK.match(w) or w[:1].isspace() else " " + w for w in words).strip()
+
+
+def intended_speech(out: RunOutputs) -> tuple[list[str], list[int]]:
+    """(what the ad means to be heard, in timeline order; slots left caption-only by decision).
+
+    Voiceover texts on the timeline plus the played part of every clip kept with its own audio; a slot whose
+    line_source is "caption" is not meant to be heard."""
+    sb, tl = out.storyboard, out.timeline
+    caption_only = [s.index for s in sb.slots if s.line_source == "caption" and s.line.strip()]
+    if tl is None:
+        return [], caption_only
+    skip = set(caption_only)
+    timed: list[tuple[int, str]] = [(v.start_ms, v.text.strip()) for v in tl.voiceover
+                                    if v.text.strip() and v.slot not in skip]
+    for item in tl.video:
+        if isinstance(item, ClipItem) and item.audio and item.clip_id and item.clip_id in out.records:
+            text = _clip_speech(item, out.records[item.clip_id])
+            if text:
+                timed.append((item.start_ms, text))
+    return [t for _, t in sorted(timed, key=lambda x: x[0])], caption_only
+
+
+def intelligibility(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
+    """Did the listener hear what the ad says? 1 − CER (zh) / WER (en) of the render's transcript against the
+    voiceover texts + played clip speech. Rendered runs only; None when every line is caption-only by decision."""
+    name = "intelligibility"
+    r = out.render
+    if r is None or out.timeline is None:
+        return Score(name, None, "not rendered", {})
+    lang = out.storyboard.brief.lang
+    ref_parts, caption_only = intended_speech(out)
+    reference = " ".join(ref_parts) if lang == "en" else "".join(ref_parts)
+    heard = r.heard_text
+    raw: dict[str, Any] = {"lang": lang, "reference": reference[:160], "heard": (heard or "")[:160],
+                           "caption_only_slots": caption_only}
+    if not reference.strip():
+        raw["caption_only"] = True
+        return Score(name, None, "caption-only by decision", raw)
+    if heard is None:
+        if r.asr_error:  # the ASR pass failed on a rendered ad: unknown must not pass the gate as "fine"
+            return Score(name, 0.0, f"no transcript: {r.asr_error}"[:120], raw)
+        return Score(name, None, "not transcribed", raw)
+    err = error_rate(reference, heard, lang)
+    raw["cer" if lang == "zh" else "wer"] = round(err, 3)
+    return Score(name, 1.0 - err, f"{'CER' if lang == 'zh' else 'WER'} {err:.2f}", raw)
+
+
+def _union_ms(spans: list[tuple[int, int]]) -> int:
+    total, cur_a, cur_b = 0, None, None
+    for a, b in sorted(spans):
+        if cur_b is None or a > cur_b:
+            if cur_a is not None and cur_b is not None:
+                total += cur_b - cur_a
+            cur_a, cur_b = a, b
+        else:
+            cur_b = max(cur_b, b)
+    if cur_a is not None and cur_b is not None:
+        total += cur_b - cur_a
+    return total
+
+
+def footage_share(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
+    """Seconds showing footage or stills (real or generated) ÷ the ad's length; cards and the end card count
+    against it. Anything drawn over footage still counts as footage (the footage is what is on screen)."""
+    tl = out.timeline
+    if tl is None:
+        total = out.storyboard.total_s
+        foot = sum(s.target_s for s in out.storyboard.slots
+                   if s.chosen is not None or (s.asset is not None and s.asset.kind != "card"))
+        card = total - foot
+    else:
+        total = tl.duration_ms / 1000
+        spans = [(v.start_ms, v.end_ms) for v in tl.video if isinstance(v, ClipItem | ImageItem)]
+        cards = [(v.start_ms, v.end_ms) for v in tl.video if isinstance(v, CardItem)]
+        foot = _union_ms(spans) / 1000
+        card = (_union_ms(spans + cards) - _union_ms(spans) + tl.brand.end_card_ms) / 1000
+    if total <= 0:
+        return Score("footage_share", None, "empty ad", {})
+    share = max(0.0, min(1.0, foot / total))
+    return Score("footage_share", share, f"{foot:.1f} s of footage in {total:.1f} s",
+                 {"footage_s": round(foot, 3), "card_s": round(card, 3)})
+
+
+# Grounding: words that carry no fact. A line made only of these fits any product's ad.
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+EN_STOP_WORDS = _wordset("""
+a an the and or but if so as at by for from in into of on onto to with without within about over under up down out off
+is are was were be been being am do does did done have has had having will would can could should shall may might must
+it its it's this that these those there here then than them they their theirs we our ours us you your yours yourself
+yourselves i me my mine he him his she her hers who whom whose which what when where why how all any each every some
+no not nor only own same such too very just also again ever even still more most less least much many other another
+one ones get gets got getting make makes made making let lets go goes going come comes take takes give gives put
+s t don't can't won't isn't aren't you're you'll you've we're it'll that's what's here's there's
+something anything everything nothing away back around first last next year years month months week weeks
+""")
+EN_GENERIC_AD_WORDS = _wordset("""
+offer offers shop shopping now buy today tap click link order orders deal deals sale sales limited time hurry grab
+don miss free best better great amazing awesome perfect ultimate love loved loving favorite favourite must need want
+sound sounds familiar see look looks difference yourself brand brands trust trusted quality product products new
+meet introducing discover try check feel life change changer game real really finally every everyone thing things
+ad ads video second seconds angle spot clip teaser promo ready right way day days world easy simple results
+""")
+ZH_GENERIC_AD_WORDS: tuple[str, ...] = tuple(sorted(_wordset("""
+立即 下单 优惠 限时 快抢 抢购 马上 赶紧 现在 今天 今日 点击 链接 购买 入手 值得 信赖 品牌 大牌 专研 好物 推荐 必备 神器
+效果 看得见 改变 体验 感受 不同 一起 真的 超级 非常 这个 那个 这款 那款 我们 你们 大家 自己 还在 烦恼 问题 是不是
+有没有 试试 广告 视频 镜头 画面 抖音 小红书 快手 中文 英文 字幕 拥有 选择 告别 时候 知道 一下 什么 怎么 这样 那样
+就是 可以 不要 开始 发现 给你 为你 生活 美好 品质 保证 放心 官方 正品 福利 活动 专属 机会 错过 一个 一样 一定 一直
+秒杀 好用 宝藏 安排 冲 做一条 一条 秒 广告片
+"""), key=lambda w: (-len(w), w)))
+ZH_STOP_CHARS = frozenset("的了吗呢吧啊呀哦哟啦嘛哈你我他她它是在有也都就和与及为让给把被又很更最还"
+                          "这那个么们来去看别快")
+_LATIN = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ'’]*")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def _stem(w: str) -> str:
+    for suf in ("ing", "es", "s"):
+        if w.endswith(suf) and len(w) - len(suf) >= 4:
+            return w[: -len(suf)]
+    return w
+
+
+def _en_words(text: str, *, min_len: int = 4) -> set[str]:
+    out = set()
+    for w in _LATIN.findall(text):
+        w = w.lower().replace("’", "'").removesuffix("'s").strip("'")
+        if len(w) >= min_len and w not in EN_STOP_WORDS and w not in EN_GENERIC_AD_WORDS:
+            out.add(_stem(w))
+    return out
+
+
+def _zh_strip(text: str) -> str:
+    for g in ZH_GENERIC_AD_WORDS:
+        text = text.replace(g, "|")
+    return text
+
+
+def _zh_bigrams(text: str) -> set[str]:
+    grams: set[str] = set()
+    for run in _CJK_RUN.findall(_zh_strip(text)):
+        kept = "".join(c if c not in ZH_STOP_CHARS else "|" for c in run)
+        for part in kept.split("|"):
+            grams.update(part[i:i + 2] for i in range(len(part) - 1))
+    return grams
+
+
+def content_terms(text: str) -> set[str]:
+    """What a text says beyond ad boilerplate: zh character bigrams + en content words (≥ 4 letters, stemmed)."""
+    return _zh_bigrams(text) | _en_words(text)
+
+
+def _has_fact(fact: str) -> bool:
+    """A fact phrase carries something once the generic ad words are gone (买一送一 yes, 限时优惠 no)."""
+    zh_left = "".join(_CJK_RUN.findall(_zh_strip(fact)))
+    return bool(zh_left) or bool(_en_words(fact, min_len=2))
+
+
+def _grounded_by(line: str, sources: Mapping[str, Sequence[str]]) -> str | None:
+    terms = content_terms(line)
+    for kind, texts in sources.items():
+        for t in texts:
+            if not t:
+                continue
+            if _has_fact(t) and _contains(line, t):
+                return kind
+            if terms & content_terms(t):
+                return kind
+    return None
+
+
+def grounding(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
+    """Every written line can be traced to the brief, the product's facts or its own clip's record.
+
+    A line grounds when it names the product, contains a selling point / offer phrase, or shares content words
+    (zh bigrams, en words of 4+ letters; stop words and generic ad words don't count) with one of them, with
+    the brief's angle / text, or with the chosen clip's transcript, description or tags. Clip-audio lines are
+    the footage's own speech: grounded by definition. "Sound familiar?" grounds in nothing."""
+    sb = out.storyboard
+    b = sb.brief
+    facts = [f for f in [b.product or "", *out.facts] if f]
+    brief_texts = [t for t in [b.angle or "", b.text, b.audience or "", *b.must_include] if t]
+    per: list[dict[str, Any]] = []
+    for s, line in _slot_lines(sb):
+        if s.line_source == "clip_audio":
+            per.append({"slot": s.index, "line": line[:40], "by": "clip_audio"})
+            continue
+        clip: list[str] = []
+        if s.chosen is not None:
+            clip.append(s.chosen.transcript)
+            rec = out.records.get(s.chosen.clip_id)
+            if rec is not None:
+                clip += [rec.transcript, rec.description, *rec.tags, *rec.trend_tags]
+        by = _grounded_by(line, {"fact": facts, "brief": brief_texts, "clip": clip})
+        per.append({"slot": s.index, "line": line[:40], "by": by})
+    if not per:
+        return Score("grounding", None, "no lines", {})
+    bad = [p for p in per if p["by"] is None]
+    v = 1 - len(bad) / len(per)
+    detail = f"ungrounded: {[p['line'] for p in bad]}" if bad else f"{len(per)} lines grounded"
+    return Score("grounding", v, detail[:160], {"lines": per, "facts": len(facts)})
+
+
+# Angle families, zh + en. A keyword matches as a substring for zh, as a word (plus plural/-ing/-ed) for en.
+ANGLE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "pain": (
+        "侧睡纹", "侧睡", "皱纹", "细纹", "纹路", "熬夜", "眼袋", "黑眼圈", "松弛", "显老", "老5岁", "衰老",
+        "干燥", "暗沉", "烦恼", "困扰", "痛点", "疲惫", "犯困", "没精神", "压出", "压垮",
+        "wrinkle", "fine line", "crow's feet", "eye bag", "dark circle", "puffy", "sagging", "aging", "ageing",
+        "older", "tired", "tiredness", "exhausted", "sleepy", "problem", "struggle", "struggling", "pain",
+        "side-sleep", "side sleep", "sleep line", "sleep wrinkle", "screen time", "bored", "boredom",
+    ),
+    "benefit": (
+        "拼装", "乐趣", "好玩", "周末", "礼物", "体验", "亲子", "陪伴", "快乐", "开心", "动手", "创造", "齿轮", "转向",
+        "fun", "build", "building", "builder", "weekend", "screen-free", "screen free", "gift", "family", "together",
+        "creative", "create", "enjoy", "experience", "gears", "steering", "hands-on", "play", "energy", "delicious",
+    ),
+    "offer": (
+        "优惠", "买一送一", "打折", "折扣", "半价", "包邮", "促销", "满减", "秒杀", "限时", "赠品", "赠送", "特价",
+        "offer", "discount", "half price", "half-price", "free shipping", "deal", "sale", "promo", "coupon",
+        "bogo", "buy one get one", "% off", "percent off",
+    ),
+    "curiosity": (
+        "揭秘", "秘密", "你知道", "猜", "好奇", "黑科技", "新品", "没想到", "居然",
+        "curious", "secret", "did you know", "guess", "mystery", "what if", "surprising", "never seen",
+        "how does", "ever wondered",
+    ),
+}
+# Hook shapes that open on the viewer's problem, whatever the words.
+PAIN_HOOK_PATTERNS: tuple[str, ...] = (
+    r"还在为.{0,16}(烦恼|发愁|困扰|头疼|焦虑)", r"你(也|是不是|有没有).{0,10}(问题|烦恼|困扰)", r"怎么办", r"受够了",
+    r"sound(s)? familiar", r"still (fighting|struggling|dealing|battling|suffering|stuck)", r"(tired|sick) of",
+    r"struggling with", r"fed up",
+)
+# Which hook families express which brief angle (a fun brief must not open on a pain question).
+ANGLE_FITS: dict[str, frozenset[str]] = {
+    "pain": frozenset({"pain"}),
+    "benefit": frozenset({"benefit", "curiosity"}),
+    "offer": frozenset({"offer"}),
+    "curiosity": frozenset({"curiosity", "benefit"}),
+}
+_EN_SUFFIX = r"(?:s|es|d|ed|ing|er|ers)?"
+
+
+def _keyword_hits(text: str, family: str) -> list[str]:
+    low = text.lower()
+    hits = []
+    for kw in ANGLE_KEYWORDS[family]:
+        if _CJK.search(kw) or not kw[0].isalnum():
+            ok = kw in low
+        else:
+            ok = re.search(r"(?<![a-z])" + re.escape(kw) + _EN_SUFFIX + r"(?![a-z])", low) is not None
+        if ok:
+            hits.append(kw)
+    return hits
+
+
+def angle_family(text: str) -> tuple[str | None, dict[str, list[str]]]:
+    """The angle family with the most keyword hits (ties: pain > benefit > offer > curiosity), or None."""
+    hits = {f: _keyword_hits(text, f) for f in ANGLE_KEYWORDS}
+    best = max(ANGLE_KEYWORDS, key=lambda f: len(hits[f]))
+    return (best if hits[best] else None), {f: h for f, h in hits.items() if h}
+
+
+def _is_question(text: str) -> bool:
+    t = text.strip()
+    return bool(re.search(r"[?？]|[吗呢]\s*[。！!]?$|^(did|do|does|have|ever|what|why|how|who|is|are|can)\b", t, re.I))
+
+
+def hook_family(text: str) -> str | None:
+    """pain: a problem question ("还在为…烦恼？", "Sound familiar?") or a question about a problem; offer: a question
+    or statement about the deal; curiosity: any other question; a statement goes with the family it names most
+    (ties: pain > offer > benefit > curiosity), and a bare exclamation is a benefit."""
+    if not text.strip():
+        return None
+    if any(re.search(p, text, re.I) for p in PAIN_HOOK_PATTERNS):
+        return "pain"
+    hits = {f: len(_keyword_hits(text, f)) for f in ("pain", "offer", "benefit", "curiosity")}
+    if _is_question(text):
+        return "pain" if hits["pain"] else "offer" if hits["offer"] else "curiosity"
+    best = max(hits, key=lambda f: hits[f])
+    if hits[best]:
+        return best
+    return "benefit" if re.search(r"[!！]", text) else None
+
+
+def angle_fidelity(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
+    """The hook (slot 0) opens on the brief's angle: a pain brief on a pain hook, a fun/benefit brief on fun or
+    curiosity, never on a pain question; None when the brief has no clear angle."""
+    sb = out.storyboard
+    b = sb.brief
+    fam, hits = angle_family(b.angle) if b.angle else (None, {})
+    if fam is None:
+        fam, hits = angle_family(b.text)
+    if fam is None:
+        return Score("angle_fidelity", None, "brief has no clear angle", {})
+    hook = sb.slots[0]
+    text = hook.line
+    if hook.line_source == "clip_audio" and hook.chosen is not None:
+        rec = out.records.get(hook.chosen.clip_id)
+        text = (rec.transcript if rec is not None else "") or hook.chosen.transcript or hook.line
+    got = hook_family(text)
+    ok = got is not None and got in ANGLE_FITS[fam]
+    return Score("angle_fidelity", float(ok), f"{fam} brief, {got or 'no-angle'} hook: {text[:30]!r}",
+                 {"brief_family": fam, "brief_hits": hits, "hook_family": got, "hook": text[:60],
+                  "planner_family": getattr(b, "angle_family", None)})
+
+
+def changed_slots(before: Storyboard, after: Storyboard) -> int:
+    """Slots whose role, clip or line differ (plus added/removed slots)."""
+    changed = abs(len(before.slots) - len(after.slots))
+    for a, b in zip(before.slots, after.slots, strict=False):
+        ca = a.chosen.clip_id if a.chosen else None
+        cb = b.chosen.clip_id if b.chosen else None
+        if a.role != b.role or ca != cb or a.line != b.line:
+            changed += 1
+    return changed
+
+
 def revision_locality(before: Storyboard, after: Storyboard, max_changed: int | None,
                       min_changed: int | None = None) -> Score:
     """A revision is a patch: count slots whose role, clip or line changed (plus added/removed slots).
@@ -441,12 +776,7 @@ def revision_locality(before: Storyboard, after: Storyboard, max_changed: int | 
     At most `max_changed` (a patch, not a regeneration) and at least `min_changed` (it did something)."""
     if max_changed is None and min_changed is None:
         return Score("revision_locality", None, "", {})
-    changed = abs(len(before.slots) - len(after.slots))
-    for a, b in zip(before.slots, after.slots, strict=False):
-        ca = a.chosen.clip_id if a.chosen else None
-        cb = b.chosen.clip_id if b.chosen else None
-        if a.role != b.role or ca != cb or a.line != b.line:
-            changed += 1
+    changed = changed_slots(before, after)
     if min_changed is not None and changed < min_changed:
         return Score("revision_locality", 0.0, f"{changed} slots changed (min {min_changed})", {"changed": changed})
     if max_changed is None or changed <= max_changed:
@@ -456,10 +786,52 @@ def revision_locality(before: Storyboard, after: Storyboard, max_changed: int | 
     return Score("revision_locality", v, f"{changed} slots changed (max {max_changed})", {"changed": changed})
 
 
+NOT_APPLIED_KINDS = frozenset({"not_understood", "refused", "not_applicable"})
+
+
+def revision_answered(before: Storyboard, after: Storyboard, record: Mapping[str, Any] | None, *,
+                      locality: Score | None = None, expect_message: bool = False) -> Score:
+    """A revision request gets an answer: the storyboard changed as asked, or the planner said why not.
+
+    Changed as asked: the turn's locality check passed with something changed, or the revision record is an
+    applied one (kind not not_understood / refused / not_applicable, `applied` not false) and the storyboard
+    differs. Said why not: a declined record (`applied: false` or one of those kinds) with a non-empty `message`
+    (ideally with `alternatives`). A silent no-op scores 0, and so does a record claiming a change that is not
+    there. With `expect_message` (a request that cannot be applied) only a message saying why not answers it."""
+    rec: Mapping[str, Any] = record if isinstance(record, Mapping) else {}
+    kind = rec.get("kind")
+    applied = rec.get("applied")
+    message = rec.get("message")
+    message = message.strip() if isinstance(message, str) else ""
+    alts = rec.get("alternatives")
+    alternatives = [str(a) for a in alts] if isinstance(alts, list | tuple) else []
+    n = changed_slots(before, after)
+    changed = n > 0 or before.model_dump(mode="json") != after.model_dump(mode="json")
+    declined = applied is False or (kind is not None and str(kind) in NOT_APPLIED_KINDS) or (
+        kind is None and applied is None and bool(message))
+    local_ok = locality is not None and locality.value == 1.0 and int(locality.raw.get("changed", 0)) > 0
+    as_asked = local_ok or (kind is not None and not declined and changed)
+    explained = declined and bool(message)
+    raw: dict[str, Any] = {"kind": kind, "applied": applied, "changed": changed, "changed_slots": n,
+                           "message": message[:120], "alternatives": alternatives[:5]}
+    if expect_message:
+        ok = explained
+        how = "explained" if ok else "no message saying why a request that cannot be applied was not"
+    elif as_asked:
+        ok, how = True, f"changed ({kind})"
+    elif explained:
+        ok, how = True, "explained"
+    elif kind is not None and not declined:
+        ok, how = False, f"{kind} claimed, nothing changed"
+    else:
+        ok, how = False, "silent no-op" if not changed else f"changed but not applied ({kind})"
+    detail = how + (f": {message[:60]}" if message else "")
+    return Score("revision_answered", float(ok), detail, raw)
+
 SCORERS: tuple[Callable[[RunOutputs, Expectations, Gold], Score], ...] = (
     retrieval_precision, retrieval_ndcg, role_order, hook_first, product_consistency, repeat_rate, banned_clips,
     format_match, duration_error, aspect, narration_budget, forbidden_words, required_words, language, caption_timing,
-    render_validity, run_time,
+    render_validity, run_time, intelligibility, footage_share, grounding, angle_fidelity,
 )
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from cutpilot.models import ClipRecord
 from cutpilot.storyboard import Brief, ClipChoice, Slot, SlotRole, Storyboard
-from cutpilot.timeline import Caption, ClipItem, Timeline
+from cutpilot.timeline import Caption, CardItem, ClipItem, Timeline, VoiceoverItem
 from evals import scorers as S
 from evals.schema import Expectations
 from index.embed import HashEmbedder
@@ -207,3 +207,219 @@ def test_format_match_and_revision_minimum() -> None:
     assert S.format_match(run, Expectations(), GOLD).value is None
     # a revision that changed nothing fails a "must change one slot" expectation
     assert val(S.revision_locality(GOOD.storyboard, GOOD.storyboard, 1, 1)) == 0.0
+
+
+# --- sight and sound: intelligibility, footage share, grounding, angle fidelity, revision answered ---------------
+LEGO = "LEGO Technic"
+LEGO_RECORDS = {
+    r.clip_id: r
+    for r in [
+        rec("lego-shot", "product_intro", "", product=LEGO, desc="a LEGO Technic race car turning on a table"),
+        rec("lego-feature", "feature_demo", "Over one thousand pieces, working gears and a real steering system.",
+            product=LEGO, desc="close-up of the gearbox and steering"),
+        rec("lego-hook", "pain_point", "", product=LEGO, desc="kids on phones on the sofa"),
+    ]
+}
+FUN_BRIEF = Brief(text="Make a 15s ad for the LEGO Technic set, screen-free weekend angle, 9:16", product=LEGO,
+                  duration_s=15, lang="en")
+# (role, clip id or None for a card, line, seconds, line_source)
+Shot = tuple[SlotRole, str | None, str, float, str]
+LEGO_PLAN: list[Shot] = [
+    (SlotRole.hook, "lego-hook", "Build your weekend, not your screen time!", 3.0, "voiceover"),
+    (SlotRole.product_intro, "lego-shot", "Meet LEGO Technic: working gears and steering.", 4.0, "voiceover"),
+    (SlotRole.feature_demo, "lego-feature", "Over one thousand pieces, working gears and a real steering system.",
+     5.0, "clip_audio"),
+    (SlotRole.offer_cta, None, "LEGO Technic, free shipping this week.", 3.0, "voiceover"),
+]
+
+
+def lego_run(plan: list[Shot], *, brief: Brief = FUN_BRIEF, heard: str | None = None, rendered: bool = True,
+             asr_error: str | None = None, facts: tuple[str, ...] = (), end_card_ms: int = 0) -> S.RunOutputs:
+    slots: list[Slot] = []
+    items: list[ClipItem | CardItem] = []
+    vos: list[VoiceoverItem] = []
+    t = 0
+    for i, (role, cid, line, secs, src) in enumerate(plan):
+        ms = int(secs * 1000)
+        slots.append(Slot(index=i, role=role, target_s=secs, line=line, line_source=src,  # type: ignore[arg-type]
+                          chosen=ClipChoice(clip_id=cid) if cid else None))
+        if cid is None:
+            items.append(CardItem(id=f"v{i}", start_ms=t, duration_ms=ms, text=line[:20] or "card", slot=i))
+        else:
+            items.append(ClipItem(id=f"v{i}", start_ms=t, duration_ms=ms, source=f"/m/{cid}.mp4", in_ms=0,
+                                  out_ms=ms, clip_id=cid, slot=i, audio=src == "clip_audio"))
+        if src == "voiceover" and line:
+            vos.append(VoiceoverItem(id=f"vo{i}", source=f"/a/{i}.wav", start_ms=t, text=line, slot=i))
+        t += ms
+    sb = Storyboard(brief=brief, slots=slots)
+    tl = Timeline.model_validate({"video": items, "voiceover": vos, "brand": {"end_card_ms": end_card_ms}})
+    render = None
+    if rendered:
+        render = S.RenderFacts(duration_s=t / 1000, has_video=True, has_audio=True, heard_text=heard,
+                               asr_error=asr_error)
+    return S.RunOutputs(storyboard=sb, timeline=tl, records=LEGO_RECORDS, render=render, facts=facts)
+
+
+LEGO_SAID = ("Build your weekend, not your screen time! Meet LEGO Technic: working gears and steering. Over one "
+             "thousand pieces, working gears and a real steering system. LEGO Technic, free shipping this week.")
+
+
+def test_intelligibility_passes_a_clear_voice_and_fails_noise() -> None:
+    clear = S.intelligibility(lego_run(LEGO_PLAN, heard=LEGO_SAID.replace("one thousand", "one-thousand")), EXP,
+                              GOLD)
+    assert val(clear) > 0.9 and clear.raw["wer"] < 0.1 and clear.raw["lang"] == "en"
+    assert clear.raw["reference"].startswith("Build your weekend") and "steering system" in clear.raw["reference"]
+    noise = "Ha la ma sa to fen. Bu da ni. Oh ke la to."  # what Whisper makes of espeak mush under music
+    bad = S.intelligibility(lego_run(LEGO_PLAN, heard=noise), EXP, GOLD)
+    assert val(bad) < 0.2 and bad.raw["wer"] > 0.8 and bad.raw["heard"].startswith("Ha la")
+    # the reference is the voiceover texts + the clip's own speech in timeline order
+    said, caption_only = S.intended_speech(lego_run(LEGO_PLAN))
+    assert said[2].startswith("Over one thousand") and caption_only == []
+
+
+def test_intelligibility_zh_and_when_it_does_not_apply() -> None:
+    zh_brief = Brief(text="侧睡纹", product=P, angle="侧睡纹", duration_s=10, lang="zh")
+    plan: list[Shot] = [(SlotRole.hook, "lego-hook", "还在为侧睡纹烦恼？", 3.0, "voiceover"),
+                        (SlotRole.product_intro, "lego-shot", "紫熨斗眼霜撑起肌肤小弹簧", 4.0, "voiceover"),
+                        (SlotRole.offer_cta, None, "限时买一送一", 3.0, "caption")]
+    heard = "还在为侧睡纹烦恼 紫熨斗眼霜撑起肌肤小弹簧"
+    good = S.intelligibility(lego_run(plan, brief=zh_brief, heard=heard), EXP, GOLD)
+    assert val(good) == pytest.approx(1.0) and good.raw["cer"] == 0.0
+    assert good.raw["caption_only_slots"] == [2]  # the caption-only line is not expected to be heard
+    mumble = S.intelligibility(lego_run(plan, brief=zh_brief, heard="哈拉马萨托分"), EXP, GOLD)
+    assert val(mumble) < 0.2
+    silent = [(r, c, line, s, "caption") for r, c, line, s, _ in plan]
+    none = S.intelligibility(lego_run(silent, brief=zh_brief, heard=""), EXP, GOLD)
+    assert none.value is None and none.detail == "caption-only by decision" and none.raw["caption_only"] is True
+    assert S.intelligibility(lego_run(LEGO_PLAN, rendered=False), EXP, GOLD).value is None
+    assert S.intelligibility(lego_run(LEGO_PLAN, heard=None), EXP, GOLD).value is None  # not transcribed
+    failed = S.intelligibility(lego_run(LEGO_PLAN, asr_error="whisper model missing"), EXP, GOLD)
+    assert failed.value == 0.0 and "whisper model missing" in failed.detail
+
+
+def test_intelligibility_reference_takes_only_the_played_words() -> None:
+    from cutpilot.models import Word
+
+    words = [Word(text=w, start=i * 0.5, end=i * 0.5 + 0.4) for i, w in enumerate(["one", " two", "three", " four"])]
+    records = {**LEGO_RECORDS, "lego-feature": LEGO_RECORDS["lego-feature"].model_copy(update={"words": words})}
+    run = lego_run(LEGO_PLAN)
+    tl = run.timeline
+    assert tl is not None
+    video = [v.model_copy(update={"out_ms": 1400}) if v.id == "v2" else v for v in tl.video]
+    cut = S.RunOutputs(storyboard=run.storyboard, timeline=tl.model_copy(update={"video": video}), records=records)
+    said, _ = S.intended_speech(cut)
+    assert said[2] == "one two three"  # the word at 1.5–1.9 s is cut off
+
+
+def test_footage_share_counts_cards_against_the_picture() -> None:
+    full = S.footage_share(GOOD, EXP, GOLD)
+    assert val(full) == 1.0 and full.raw["card_s"] == 0
+    cards: list[Shot] = [(r, None, line, s, src) for r, _, line, s, src in LEGO_PLAN]
+    none = S.footage_share(lego_run(cards), EXP, GOLD)
+    assert val(none) == 0.0 and none.raw["card_s"] == pytest.approx(15.0)
+    mixed = S.footage_share(lego_run(LEGO_PLAN, end_card_ms=1000), EXP, GOLD)  # 12 s footage, 3 s card + 1 s end
+    assert val(mixed) == pytest.approx(12 / 16) and mixed.raw == {"footage_s": 12.0, "card_s": 4.0}
+    # a storyboard without a timeline: slots with a clip count as footage
+    sb_only = S.RunOutputs(storyboard=lego_run(LEGO_PLAN).storyboard)
+    assert val(S.footage_share(sb_only, EXP, GOLD)) == pytest.approx(12 / 15)
+
+
+def test_grounding_fails_lines_that_fit_any_product() -> None:
+    assert val(S.grounding(GOOD, EXP, GOLD)) == 1.0
+    assert val(S.grounding(lego_run(LEGO_PLAN), EXP, GOLD)) == 1.0
+    generic = ["Sound familiar?", "See the difference for yourself.", "A brand you can trust.",
+               "Limited-time offer. Tap to shop now."]
+    for line in generic:
+        plan: list[Shot] = [(SlotRole.hook, "lego-hook", line, 3.0, "voiceover")]
+        s = S.grounding(lego_run(plan), EXP, GOLD)
+        assert s.value == 0.0, (line, s)
+    named: list[Shot] = [(SlotRole.hook, "lego-hook", "Meet LEGO Technic: working gears and steering.", 3.0,
+                          "voiceover")]
+    assert val(S.grounding(lego_run(named), EXP, GOLD)) == 1.0
+    mixed = [(SlotRole.hook, "lego-hook", "Sound familiar?", 3.0, "voiceover"), *LEGO_PLAN[1:]]
+    s = S.grounding(lego_run(mixed), EXP, GOLD)
+    assert val(s) == pytest.approx(0.75) and s.raw["lines"][0]["by"] is None
+    assert s.raw["lines"][2]["by"] == "clip_audio" and s.raw["lines"][1]["by"] == "fact"
+
+
+def test_grounding_zh_offer_and_selling_points_come_from_the_facts() -> None:
+    zh = Brief(text="做一条15秒的眼霜广告", product=P, duration_s=15, lang="zh")
+    plain: list[Shot] = [(SlotRole.offer_cta, None, "限时优惠，立即下单", 3.0, "voiceover")]
+    assert S.grounding(lego_run(plain, brief=zh), EXP, GOLD).value == 0.0
+    facts = (P, "紫熨斗", "玻色因抗老成分", "买一送一", "buy one get one free")
+    offer: list[Shot] = [(SlotRole.offer_cta, None, "限时优惠，买一送一", 3.0, "voiceover")]
+    assert val(S.grounding(lego_run(offer, brief=zh, facts=facts), EXP, GOLD)) == 1.0
+    point: list[Shot] = [(SlotRole.feature_demo, None, "玻色因，撑起每一寸肌肤", 3.0, "caption")]
+    assert val(S.grounding(lego_run(point, brief=zh, facts=facts), EXP, GOLD)) == 1.0
+    assert S.grounding(lego_run(point, brief=zh), EXP, GOLD).value == 0.0  # without the fact: ungrounded
+    alias: list[Shot] = [(SlotRole.product_intro, None, "试试紫熨斗", 3.0, "voiceover")]
+    assert val(S.grounding(lego_run(alias, brief=zh, facts=facts), EXP, GOLD)) == 1.0
+    # the angle of the brief grounds a line too
+    angled = zh.model_copy(update={"angle": "侧睡纹"})
+    pain: list[Shot] = [(SlotRole.hook, None, "侧睡纹又深了？", 3.0, "voiceover")]
+    assert val(S.grounding(lego_run(pain, brief=angled), EXP, GOLD)) == 1.0
+
+
+def test_angle_fidelity_fun_brief_must_not_open_on_a_pain_question() -> None:
+    assert val(S.angle_fidelity(lego_run(LEGO_PLAN), EXP, GOLD)) == 1.0
+    for hook in ("Sound familiar?", "Still fighting screen time?", "Tired of rainy weekends?"):
+        plan = [(SlotRole.hook, "lego-hook", hook, 3.0, "voiceover"), *LEGO_PLAN[1:]]
+        s = S.angle_fidelity(lego_run(plan), EXP, GOLD)
+        assert s.value == 0.0 and s.raw["brief_family"] == "benefit" and s.raw["hook_family"] == "pain", hook
+    curious = [(SlotRole.hook, "lego-hook", "Ever built a car that really steers?", 3.0, "voiceover"), *LEGO_PLAN[1:]]
+    assert val(S.angle_fidelity(lego_run(curious), EXP, GOLD)) == 1.0
+
+
+def test_angle_fidelity_pain_offer_and_no_angle() -> None:
+    pain_brief = Brief(text="做一条30秒的侧睡纹广告，欧莱雅紫熨斗眼霜", product=P, angle="侧睡纹", lang="zh")
+    for hook, ok in (("还在为侧睡纹烦恼？", 1.0), ("你也有这个问题吗", 1.0), ("限时买一送一！", 0.0),
+                     ("周末一起拼装吧！", 0.0)):
+        plan: list[Shot] = [(SlotRole.hook, None, hook, 3.0, "voiceover")]
+        assert S.angle_fidelity(lego_run(plan, brief=pain_brief), EXP, GOLD).value == ok, hook
+    offer_brief = Brief(text="Morning Brew Coffee promo, push the half price first bag offer", lang="en")
+    half: list[Shot] = [(SlotRole.hook, None, "Half price on your first bag!", 3.0, "voiceover")]
+    assert val(S.angle_fidelity(lego_run(half, brief=offer_brief), EXP, GOLD)) == 1.0
+    plain = Brief(text="10 second ad for Bastoncini Cookies, 9:16", lang="en")
+    s = S.angle_fidelity(lego_run(half, brief=plain), EXP, GOLD)
+    assert s.value is None and "no clear angle" in s.detail
+    # a clip-audio hook is judged on what the clip says
+    clip_hook: list[Shot] = [(SlotRole.hook, "lego-feature", "", 3.0, "clip_audio")]
+    s = S.angle_fidelity(lego_run(clip_hook), EXP, GOLD)
+    assert s.raw["hook"].startswith("Over one thousand")
+
+
+def test_revision_answered_silent_no_op_fails_a_refusal_with_a_message_passes() -> None:
+    before = lego_run(LEGO_PLAN).storyboard
+    silent = S.revision_answered(before, before, {"kind": "not_understood", "text": "replace shot 9"})
+    assert silent.value == 0.0 and silent.detail == "silent no-op"
+    assert S.revision_answered(before, before, None).value == 0.0
+    refused = {"kind": "refused", "text": "replace shot 9 with a drone shot", "applied": False,
+               "message": "There is no shot 9: the ad has 4 shots.",
+               "alternatives": ["replace shot 3", "swap the hook"]}
+    s = S.revision_answered(before, before, refused, expect_message=True)
+    assert val(s) == 1.0 and s.raw["alternatives"] == ["replace shot 3", "swap the hook"] and s.raw["changed"] is False
+    after = lego_run([LEGO_PLAN[0], LEGO_PLAN[1], (SlotRole.feature_demo, "lego-shot", "Gears that really turn.", 5.0,
+                                                   "voiceover"), LEGO_PLAN[3]]).storyboard
+    done = S.revision_answered(before, after, {"kind": "replace_shot", "applied": True})
+    assert val(done) == 1.0 and done.raw["changed_slots"] == 1
+    loc = S.revision_locality(before, after, 1, 1)
+    assert val(S.revision_answered(before, after, {}, locality=loc)) == 1.0
+    # a request that cannot be applied is not answered by changing something without a word
+    assert S.revision_answered(before, after, {"kind": "replace_shot"}, expect_message=True).value == 0.0
+    not_applied = S.revision_answered(before, after, {"kind": "not_understood"})
+    assert not_applied.value == 0.0
+    # a record that claims the change while the storyboard is the same is no answer either
+    claimed = S.revision_answered(before, before, {"kind": "swap_hook", "applied": True, "message": "new hook clip"})
+    assert claimed.value == 0.0 and "claimed" in claimed.detail
+    # a not-understood request answered with what can be asked instead
+    said = {"kind": "not_understood", "message": "cannot apply '用无人机航拍镜头'", "alternatives": ["'换个开头'"]}
+    assert val(S.revision_answered(before, before, said, expect_message=True)) == 1.0
+    # malformed records are read defensively
+    assert S.revision_answered(before, before, {"kind": 3, "message": None, "alternatives": "x"}).value == 0.0
+
+
+def test_new_scorers_are_in_score_all() -> None:
+    names = {s.name for s in S.score_all(GOOD, EXP, GOLD)}
+    assert {"intelligibility", "footage_share", "grounding", "angle_fidelity"} <= names
+    scores = {s.name: s for s in S.score_all(lego_run(LEGO_PLAN, heard=LEGO_SAID), EXP, GOLD)}
+    assert val(scores["intelligibility"]) > 0.95 and val(scores["grounding"]) == 1.0
