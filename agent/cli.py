@@ -75,8 +75,16 @@ def _review_table(review: dict[str, Any]) -> None:
         t.add_column(col)
     for r in review["slots"]:
         t.add_row(str(r["shot"]), r["role"], (r["clip_id"] or "")[:8] or str(r["asset"]), f"{r['seconds']:.1f}",
-                  r["line"], r["thumbnail"] or "")
-    Console().print(t)
+                  r["line"] + (f"\n[{r['line_source']}]" if r.get("line_source") == "caption" else ""),
+                  r["thumbnail"] or "")
+    c = Console()
+    c.print(t)
+    ans = review.get("answer")
+    if ans:  # what the last revision did, or why it could not
+        mark = "[green]applied[/]" if ans.get("applied") else "[yellow]not applied[/]"
+        c.print(f"{mark}: {ans.get('message') or ans.get('kind')}", highlight=False)
+        for alt in ans.get("alternatives") or []:
+            c.print(f"  try: {alt}", highlight=False)
 
 
 def _chat_loop(turn: Any, settings: Any, lib: Any) -> None:

@@ -98,6 +98,15 @@ def _what(fmts: list[ClipFormat], cts: list[ContentType], product: str | None) -
     return f"{kind} of {product}" if product else kind
 
 
+def _names_product(sb: Storyboard, t: str) -> bool:
+    """The request names the ad's product (its label, or a word of it such as 乐高 / LEGO)."""
+    name = fold(sb.brief.product or "")
+    low = fold(t)
+    if not name:
+        return False
+    return name in low or any(len(w) >= 2 and w in low for w in re.split(r"[\s·]+", name))
+
+
 def _alternatives(sb: Storyboard, i: int) -> list[str]:
     """What the user could pick instead: the slot's retrieved alternates, then other requests that would work."""
     s = sb.slots[i]
@@ -167,6 +176,8 @@ def _replace_shot(sb: Storyboard, n: int, t: str, probe: Probe | None) -> Patch:
         upd["content_types"] = cts
     elif fmts or _FOOTAGE.search(t):
         upd["content_types"] = []  # "a livestream clip", "a product clip": any content of that kind
+    if s.product and (_FOOTAGE.search(t) or _names_product(sb, t)):
+        upd["require_product"] = True  # "a product clip", "乐高的视频片段": footage of this product, nothing else
     new_slot = s.model_copy(update=upd)
     ex = [s.chosen.clip_id] if s.chosen else []
     if probe is not None:
@@ -177,7 +188,7 @@ def _replace_shot(sb: Storyboard, n: int, t: str, probe: Probe | None) -> Patch:
                 [*_alternatives(sb, i), "'use real footage instead of the cards'", "'swap the hook'"])
     slots = list(sb.slots)
     slots[i] = new_slot
-    note = f"shot {n}: new clip" + (f" ({_what(fmts, cts, None)})" if fmts or cts else "")
+    note = f"shot {n}: another clip" + (f" ({_what(fmts, cts, s.product)})" if fmts or cts or s.product else "")
     return Patch(kind="replace_shot", storyboard=sb.model_copy(update={"slots": slots}), refetch=[i],
                  rescript=[i], exclude={i: ex}, note=note)
 
@@ -207,7 +218,7 @@ def _cards_to_footage(sb: Storyboard, t: str, probe: Probe | None) -> Patch:
     done: list[int] = []
     held = _held(sb)
     for i in cards:
-        new_slot = slots[i].model_copy(update={"content_types": cts, "asset": None,
+        new_slot = slots[i].model_copy(update={"content_types": cts, "asset": None, "require_product": True,
                                                **({"formats": fmts} if fmts else {})})
         if probe is not None:
             found = [c for c in probe(new_slot, held) if c.clip.clip_id not in held]

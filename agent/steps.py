@@ -68,7 +68,7 @@ def search_slot(
     attempts: list[tuple[list[ContentType], list[ClipFormat], str | None, str]] = []
     for c, what in ct_steps:
         attempts.append((c, list(slot.formats), slot.product, what))
-    if slot.product:  # product relaxed last: only clips with no product label, never another product's
+    if slot.product and not slot.require_product:  # product relaxed last: unlabelled clips, never another product
         for c, what in ct_steps[:2]:
             attempts.append((c, list(slot.formats), None, ("product+" + what).rstrip("+")))
     relaxed: list[str] = []

@@ -104,6 +104,8 @@ class Slot(_Strict):
     alternates: list[ClipChoice] = Field(default_factory=list)
     asset: GeneratedAsset | None = None
     locked: bool = Field(default=False, description="a revision fixed this slot; don't re-fetch")
+    require_product: bool = Field(default=False, description="only footage labelled with the product (never "
+                                  "unlabelled clips), as a revision asked")
 
 
 class Storyboard(_Strict):

@@ -75,6 +75,7 @@ def test_replace_shot_with_product_footage(text: str) -> None:
     sb = _storyboard()
     p = apply_revision(sb, text, _probe([*lego_records(), EXTRA]))
     assert p.kind == "replace_shot" and p.refetch == [2] and p.storyboard.slots[2].content_types == []
+    assert p.storyboard.slots[2].require_product  # footage of LEGO, never an unlabelled clip
     assert p.storyboard.slots[2].chosen is None and p.exclude[2] == [sb.slots[2].chosen.clip_id]  # type: ignore[union-attr]
 
 
