@@ -252,6 +252,11 @@ def build_golden(settings: Settings, *, progress: bool = False) -> GoldenLibrary
             lib.close()
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps(want))
+    facts = GOLDEN_DIR / "products.yaml"
+    if facts.exists():  # the planner states these facts; the grounding scorer checks against the same file
+        from cutpilot.products import ProductStore
+
+        ProductStore(gs).import_file(facts)
     return gl
 
 
