@@ -253,16 +253,34 @@ def product_consistency(out: RunOutputs, exp: Expectations, gold: Gold) -> Score
                  {"off_product": wrong})
 
 
+def _shown_spans(out: RunOutputs) -> list[tuple[str, float, float]]:
+    """(clip id, source in, source out) of each library clip on screen; the storyboard's ranges without a timeline."""
+    if out.timeline is not None:
+        spans = [(v.clip_id, v.in_ms / 1000, v.out_ms / 1000) for v in out.timeline.video
+                 if isinstance(v, ClipItem) and v.clip_id and not v.generated]
+        if spans or not _chosen_ids(out.storyboard):
+            return spans
+    return [(s.chosen.clip_id, s.chosen.start or 0.0, s.chosen.end or 0.0) for s in out.storyboard.slots
+            if s.chosen is not None]
+
+
 def repeat_rate(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
-    """Share of shots that repeat an earlier shot (same clip or a near-duplicate of it); score = 1 − excess."""
-    ids = _used_clip_ids(out)
-    if not ids:
+    """Share of shots that repeat an earlier shot: the same frames of a clip again, or a near-duplicate take of it
+    (another, non-overlapping moment of one long clip is not a repeat); score = 1 − excess."""
+    spans = _shown_spans(out)
+    if not spans:
         return Score("no_repeats", None, "no library clips used", {})
-    groups = [gold.dup_group.get(c, c) for c in ids]
-    repeats = len(groups) - len(set(groups))
-    rate = repeats / len(groups)
+    repeats = 0
+    for k, (cid, a, b) in enumerate(spans):
+        for cid2, a2, b2 in spans[:k]:
+            if cid == cid2 and min(b, b2) - max(a, a2) <= 0.05:
+                continue  # another moment of the same clip
+            if gold.dup_group.get(cid, cid) == gold.dup_group.get(cid2, cid2):
+                repeats += 1
+                break
+    rate = repeats / len(spans)
     v = 1.0 if rate <= exp.max_repeat_rate else max(0.0, 1.0 - (rate - exp.max_repeat_rate) * 2)
-    return Score("no_repeats", v, f"{repeats} repeated of {len(groups)} shots", {"rate": round(rate, 3)})
+    return Score("no_repeats", v, f"{repeats} repeated of {len(spans)} shots", {"rate": round(rate, 3)})
 
 
 def banned_clips(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:

@@ -122,6 +122,20 @@ def test_off_product_repeats_and_banned_clips() -> None:
     assert S.banned_clips(run, EXP, GOLD).raw["used"] == ["inject"]
 
 
+def test_another_moment_of_a_clip_is_not_a_repeat_but_the_same_frames_are() -> None:
+    plan = list(GOOD_PLAN)
+    plan[3] = (SlotRole.offer_cta, plan[2][1], [], "限时优惠买一送一", 4.0)  # slot 2's clip again
+    run = make_run(plan)
+    assert val(S.repeat_rate(run, EXP, GOLD)) < 1.0  # same clip, same in/out: the viewer sees it twice
+    tl = run.timeline
+    assert tl is not None
+    items = list(tl.video)
+    items[3] = items[3].model_copy(update={"in_ms": 10_000, "out_ms": 14_000})  # a later moment of it
+    moved = S.RunOutputs(storyboard=run.storyboard, timeline=tl.model_copy(update={"video": items}),
+                         records=RECORDS)
+    assert val(S.repeat_rate(moved, EXP, GOLD)) == 1.0
+
+
 def test_duration_and_aspect() -> None:
     assert val(S.duration_error(make_run(GOOD_PLAN, total_ms=18000), EXP, GOLD)) < 0.5
     assert val(S.duration_error(make_run(GOOD_PLAN, total_ms=15400), EXP, GOLD)) == 1.0
