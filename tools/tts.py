@@ -1,10 +1,14 @@
-"""Text-to-speech with word timings: OpenAI-compatible endpoint → piper (offline English) → espeak-ng floor.
+"""Text-to-speech with word timings: OpenAI-compatible endpoint → piper (offline English) / gcin-voice
+(offline Mandarin) → espeak-ng floor.
 
 WHY the ladder: a configured provider sounds best; piper's packaged `joe` voice is a decent offline English
-voice (GPL-3, optional extra, so imported lazily); espeak-ng speaks ~100 languages including Mandarin (`cmn`)
-and is always there. None of the offline engines reports word times, so they are *estimated*: detected speech
-spans (energy-based silence detection on the real waveform) are shared among the words in proportion to their
+voice (GPL-3, optional extra, so imported lazily); for Mandarin, espeak-ng 1.51 `cmn` is not intelligible
+(Whisper CER 1.00), so real recorded syllables from Debian's gcin-voice are concatenated (tools/zhvoice.py,
+`CUTPILOT_ZH_VOICE`, licence in the result's notes) when the package is installed; espeak-ng speaks ~100
+languages and is always there. espeak reports no word times, so they are *estimated*: detected speech spans
+(energy-based silence detection on the real waveform) are shared among the words in proportion to their
 syllable / character counts. The result says so (`timing="estimated"`) — captions driven by it are close, not exact.
+piper (phoneme alignments) and gcin (placed syllables) give `timing="aligned"`.
 Output: mono 24 kHz 16-bit WAV, content-addressed (same text+voice+lang → cache hit).
 """
 
@@ -24,11 +28,13 @@ from pydantic import BaseModel
 from cutpilot.errors import InputError, ProviderError, ToolMissingError
 from cutpilot.media import probe, run_ffmpeg
 from cutpilot.settings import Settings
+from tools import zhvoice
 from tools.assets import AssetResult, asset_key, asset_path, cached, save_sidecar
 from tools.providers import ProviderClient, write_bytes
 
 SAMPLE_RATE = 24000
-Provider = Literal["auto", "openai", "piper", "espeak"]
+Provider = Literal["auto", "openai", "piper", "gcin", "espeak"]
+_MANDARIN = {"zh", "zh-cn", "zh-hans", "zh-sg", "cmn", "zh-tw", "zh-hant"}
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _ESPEAK_ALIASES = {"zh": "cmn", "zh-cn": "cmn", "zh-hans": "cmn", "cmn": "cmn", "zh-tw": "cmn", "zh-hk": "yue",
                    "yue": "yue", "en": "en-us", "en-us": "en-us", "en-gb": "en-gb"}
@@ -77,6 +83,14 @@ def tts(text: str, *, lang: str, settings: Settings, out_dir: Path, voice: str |
             if provider == "piper":
                 raise
             notes.append(f"piper unavailable ({e}); used espeak-ng")
+    if chosen == "gcin":
+        gv = voice if (provider == "gcin" and voice in zhvoice.VOICES) else _zh_voice(settings)
+        try:
+            return _run("gcin", text, lang, gv, settings, out_dir, notes)
+        except (ToolMissingError, InputError) as e:  # not installed, or nothing Chinese to say (all Latin)
+            if provider == "gcin":
+                raise
+            notes.append(f"gcin voice unavailable ({e}); used espeak-ng")
     # `voice` names a provider voice ("alloy"); only an explicit espeak request passes it on ("en-us+f3").
     ev = voice if (provider == "espeak" and voice) else espeak_voice(lang)
     return _run("espeak", text, lang, ev, settings, out_dir, notes)
@@ -88,13 +102,27 @@ def _choose(lang: str, settings: Settings, provider: Provider, allow_openai: boo
             espeak_voice(lang)  # raises ToolMissingError for unknown languages
         if provider == "openai" and not settings.tts_model:
             raise ProviderError("tts: no TTS provider configured (set CUTPILOT_TTS_MODEL and OPENAI_BASE_URL)")
+        if provider == "gcin" and not zhvoice.available(_zh_voice(settings, strict=False)):
+            raise ToolMissingError("gcin-voice syllables not installed (apt-get install gcin-voice)")
         return provider
     if allow_openai and settings.tts_model and (settings.openai_base_url or settings.openai_api_key):
         return "openai"
     if lang.split("-")[0] == "en" and piper_model() is not None:
         return "piper"
+    if lang in _MANDARIN and _zh_voice(settings) != "espeak" and zhvoice.available(_zh_voice(settings)):
+        return "gcin"
     espeak_voice(lang)
     return "espeak"
+
+
+def _zh_voice(settings: Settings, strict: bool = True) -> str:
+    """The configured offline Mandarin voice (`CUTPILOT_ZH_VOICE`): a gcin voice name or "espeak"."""
+    v = settings.zh_voice.strip().lower()
+    if v in zhvoice.VOICES or v == "espeak":
+        return v
+    if strict:
+        raise InputError(f"CUTPILOT_ZH_VOICE={settings.zh_voice!r}: use one of {', '.join(zhvoice.VOICES)}, espeak")
+    return zhvoice.DEFAULT_VOICE
 
 
 def _run(engine: str, text: str, lang: str, voice: str, settings: Settings, out_dir: Path,
@@ -102,6 +130,8 @@ def _run(engine: str, text: str, lang: str, voice: str, settings: Settings, out_
     params = {"text": text, "lang": lang, "voice": voice, "engine": engine, "sr": SAMPLE_RATE}
     if engine == "openai":
         params["model"] = settings.tts_model or ""
+    if engine == "gcin":
+        params["rev"] = zhvoice.ENGINE_REV
     key = asset_key("tts", (), params)
     hit = cached(out_dir, "tts", key, ".wav", TTSResult)
     if hit is not None:
@@ -114,6 +144,11 @@ def _run(engine: str, text: str, lang: str, voice: str, settings: Settings, out_
         _openai_speech(text, voice, settings, raw)
     elif engine == "piper":
         chunks, aligned = _piper(text, raw, lang)
+    elif engine == "gcin":
+        toks = tokens(text, lang)
+        zr = zhvoice.synthesize(text, raw, voice=voice, sample_rate=SAMPLE_RATE, words=toks, ffmpeg=settings.ffmpeg)
+        aligned = _syllable_words(text, toks, zr.syllables)
+        notes = [*notes, f"voice licence: {zr.licence}", *zr.notes]
     else:
         _espeak(text, voice, raw)
     run_ffmpeg(["-i", str(raw), "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", str(path) + ".part.wav"],
@@ -127,11 +162,13 @@ def _run(engine: str, text: str, lang: str, voice: str, settings: Settings, out_
         raise ToolMissingError(f"tts: {engine} produced no audible speech for lang {lang!r}; use captions only")
     if aligned:
         words, timing = aligned, "aligned"
-        notes = [*notes, "word timings from piper's phoneme alignments"]
+        notes = [*notes, "word timings from the placed syllables' alignments" if engine == "gcin"
+                 else "word timings from piper's phoneme alignments"]
     else:
         words, timing = estimate_word_timings(text, samples, SAMPLE_RATE, lang=lang, chunks=chunks), "estimated"
         notes = [*notes, "word timings estimated from speech spans and syllable counts"]
-    provider_name = {"openai": f"openai:{settings.tts_model}", "piper": "piper:joe-us", "espeak": "espeak-ng"}[engine]
+    provider_name = {"openai": f"openai:{settings.tts_model}", "piper": "piper:joe-us", "gcin": f"gcin-voice:{voice}",
+                     "espeak": "espeak-ng"}[engine]
     res = TTSResult(path=path, kind="tts", tool="tts", provider=provider_name, params=params, key=key,
                     duration_s=round(duration, 3), words=words, lang=lang, voice=voice,
                     timing=timing,  # type: ignore[arg-type]
@@ -245,6 +282,28 @@ def _aligned_words(sent: str, chunks: list[Any], t0: float, sr: int, lang: str,
         return None
     return acc + [WordTiming(text=w, start_ms=round(a * 1000), end_ms=max(round(b * 1000), round(a * 1000) + 1))
                   for w, (a, b) in zip(toks, runs, strict=True)]
+
+
+def _syllable_words(text: str, toks: list[str], syls: list[zhvoice.Syllable]) -> list[WordTiming]:
+    """Word times from where the concatenated voice placed each syllable (source offsets → caption words). A word
+    with no syllable (a skipped Latin word) gets the gap between its neighbours."""
+    spans: list[tuple[float, float] | None] = []
+    pos = 0
+    for tok in toks:
+        at = text.find(tok, pos)
+        a, b = (at, at + len(tok)) if at >= 0 else (pos, pos)
+        pos = max(pos, b)
+        mine = [s for s in syls if a <= s.src_start < b]
+        spans.append((mine[0].start_s, mine[-1].end_s) if mine else None)
+    out: list[WordTiming] = []
+    for i, (tok, sp) in enumerate(zip(toks, spans, strict=True)):
+        if sp is None:
+            s = out[-1].end_ms / 1000 if out else 0.0
+            e = next((x[0] for x in spans[i + 1:] if x is not None), s)
+            sp = (s, max(e, s))
+        s_ms = max(round(sp[0] * 1000), out[-1].start_ms if out else 0)
+        out.append(WordTiming(text=tok, start_ms=s_ms, end_ms=max(round(sp[1] * 1000), s_ms + 1)))
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,110 @@
+"""The ASR round trip that gates a synthesised line: does the packaged Whisper hear what was meant to be said?
+
+WHY: a voice can produce audio that is loud, well timed and meaningless (espeak-ng 1.51 `cmn` reads pinyin tone
+digits: Whisper CER 1.00). Listening is the only check that catches that, and the offline recogniser is already
+installed, so every voiced line is transcribed (language forced) and scored with the same CER (zh) / WER (other
+languages) as the eval (`cutpilot.textmetrics`). Costs about a second per line on 2 cores, so results are cached
+by content: sha256 of the audio bytes + expected text + language + model → a small JSON; a re-run is free.
+Digits are read the same way on both sides first (Whisper writes 四千 as 4000, a script may say 4千).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from cutpilot.errors import InputError, MediaError
+from cutpilot.media import run_ffmpeg
+from cutpilot.settings import Settings
+from cutpilot.textmetrics import error_rate
+from index.asr import model_dir, transcribe
+from tools.zhvoice import normalize_numbers
+
+CACHE_REV = 1
+
+
+class SpeechCheck(BaseModel):
+    heard: str
+    error: float  # CER for zh, WER otherwise
+    ok: bool
+    threshold: float
+    cached: bool = False
+
+
+def metric_lang(lang: str) -> str:
+    """The language code Whisper is forced to and the metric family: zh (CER) or the base code (WER)."""
+    base = lang.strip().lower().replace("_", "-").split("-")[0]
+    return "zh" if base in ("zh", "cmn") else base or "en"
+
+
+def threshold_for(lang: str, settings: Settings) -> float:
+    return settings.voice_check_max_cer if metric_lang(lang) == "zh" else settings.voice_check_max_wer
+
+
+def speech_error(expected: str, heard: str, lang: str) -> float:
+    """CER/WER with digits read as Chinese numbers on both sides for zh (the comparison is on what is heard)."""
+    m = metric_lang(lang)
+    if m == "zh":
+        expected, heard = normalize_numbers(expected), normalize_numbers(heard)
+    return error_rate(expected, heard, "zh" if m == "zh" else "en")
+
+
+def _to_wav16k(src: Path, dest: Path, settings: Settings) -> Path:
+    run_ffmpeg(["-i", str(src), "-vn", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", str(dest)],
+               what=f"voice check: audio from {src}", ffmpeg=settings.ffmpeg)
+    return dest
+
+
+def transcribe_text(path: Path, lang: str, settings: Settings) -> str:
+    """What Whisper hears in a WAV or a video (audio resampled to 16 kHz mono first), language forced."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise MediaError(f"voice check: {path} is missing or empty")
+    with tempfile.TemporaryDirectory(prefix="cutpilot-voicecheck-") as d:
+        wav = _to_wav16k(path, Path(d) / "speech.wav", settings)
+        return transcribe(wav, settings, language=metric_lang(lang)).text
+
+
+def _model_id(settings: Settings) -> str:
+    d = model_dir(settings)
+    return f"{d.name}:{(d / 'model.bin').stat().st_size}"
+
+
+def check_speech(path: Path, expected: str, lang: str, settings: Settings, *, cache_dir: Path) -> SpeechCheck:
+    """Transcribe `path` and score it against `expected`; ok when the error is at most the language's threshold
+    (`voice_check_max_cer` / `voice_check_max_wer`). Cached in `cache_dir` by content."""
+    path = Path(path)
+    if not expected.strip():
+        raise InputError("voice check: empty expected text")
+    if not path.is_file() or path.stat().st_size == 0:
+        raise MediaError(f"voice check: {path} is missing or empty")
+    m = metric_lang(lang)
+    threshold = threshold_for(lang, settings)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    h.update(json.dumps([CACHE_REV, " ".join(expected.split()), m, _model_id(settings)],
+                        ensure_ascii=False).encode())
+    key = h.hexdigest()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    entry = cache_dir / f"voicecheck_{key[:24]}.json"
+    if entry.is_file():
+        try:
+            data = json.loads(entry.read_text(encoding="utf-8"))
+            heard, err = str(data["heard"]), float(data["error"])
+            return SpeechCheck(heard=heard, error=err, ok=err <= threshold, threshold=threshold, cached=True)
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged entry is recomputed
+    heard = transcribe_text(path, m, settings)
+    err = round(speech_error(expected, heard, m), 4)
+    tmp = entry.with_name(f"{entry.name}.{os.getpid()}.part")
+    tmp.write_text(json.dumps({"heard": heard, "error": err, "expected": expected, "lang": m,
+                               "model": _model_id(settings)}, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(entry)
+    return SpeechCheck(heard=heard, error=err, ok=err <= threshold, threshold=threshold, cached=False)
