@@ -2,7 +2,7 @@
 
 Shared by the synthesis-time ASR gate (tools) and the eval's intelligibility scorer, so both judge a line the
 same way. Normalisation drops punctuation, case and spacing, and maps digits Whisper writes as numerals to the
-same form on both sides (the comparison is on what a listener hears, not on how it is spelled).
+same spoken form on both sides (the comparison is on what a listener hears, not on how it is spelled).
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ def text_lang(text: str) -> str:
 
 
 def zh_units(text: str) -> list[str]:
-    """Chinese characters (digits read as their characters, Latin words as one unit each)."""
-    t = unicodedata.normalize("NFKC", text).lower().translate(_ZH_DIGITS)
+    """Chinese characters (numbers read as spoken, 4千 → 四千 and 4000 → 四千; Latin words one unit each)."""
+    from cutpilot.zhnum import normalize_numbers
+
+    t = normalize_numbers(unicodedata.normalize("NFKC", text)).lower().translate(_ZH_DIGITS)
     return re.findall(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z]+", t)
 
 

@@ -41,7 +41,10 @@ def lego_records() -> list[ClipRecord]:
     return out
 
 
-def _storyboard(text: str = "做一条15秒的乐高机械组广告，突出拼装乐趣，抖音", cards: tuple[int, ...] = ()) -> Storyboard:
+ZH_BRIEF = "做一条15秒的乐高机械组广告，突出拼装乐趣，抖音"
+
+
+def _storyboard(text: str = ZH_BRIEF, cards: tuple[int, ...] = ()) -> Storyboard:
     book = ProductBook(load_products_file(SAMPLES / "products.yaml"))
     sb = plan_storyboard(parse_brief(text, [LEGO], book=book))
     recs = lego_records()

@@ -59,7 +59,8 @@ def test_piper_english_offline(tmp_path: Path) -> None:
 
 
 def test_espeak_mandarin_and_words(tmp_path: Path) -> None:
-    res = tts("新品上市，限时优惠，买一送一。", lang="zh", settings=Settings(home=tmp_path), out_dir=tmp_path)
+    res = tts("新品上市，限时优惠，买一送一。", lang="zh", settings=Settings(home=tmp_path, zh_voice="espeak"),
+              out_dir=tmp_path)
     assert res.provider == "espeak-ng" and res.voice == "cmn"
     _check_wav(res.path, 1.0)
     assert [w.text for w in res.words] == ["新品", "上市", "限时", "优惠", "买一送一"]

@@ -12,10 +12,11 @@ import pytest
 from cutpilot.errors import InputError, ToolMissingError
 from cutpilot.media import probe
 from cutpilot.settings import Settings
+from cutpilot.zhnum import cn_number, normalize_numbers
 from tools import zhvoice
 from tools.tts import SAMPLE_RATE, tts
 from tools.voicecheck import check_speech
-from tools.zhvoice import apply_sandhi, cn_number, normalize_numbers, pinyin_to_zhuyin, plan
+from tools.zhvoice import apply_sandhi, pinyin_to_zhuyin, plan
 
 WHISPER_DIR = Path(tempfile.gettempdir()) / "cutpilot-test-whisper-base"  # shared with test_asr
 LINE = "今天直播间下单买一送一。"

@@ -23,7 +23,6 @@ from cutpilot.media import run_ffmpeg
 from cutpilot.settings import Settings
 from cutpilot.textmetrics import error_rate
 from index.asr import model_dir, transcribe
-from tools.zhvoice import normalize_numbers
 
 CACHE_REV = 1
 
@@ -47,10 +46,8 @@ def threshold_for(lang: str, settings: Settings) -> float:
 
 
 def speech_error(expected: str, heard: str, lang: str) -> float:
-    """CER/WER with digits read as Chinese numbers on both sides for zh (the comparison is on what is heard)."""
+    """CER (zh, digits read as Chinese numbers on both sides) or WER: the eval's metric, so both judge alike."""
     m = metric_lang(lang)
-    if m == "zh":
-        expected, heard = normalize_numbers(expected), normalize_numbers(heard)
     return error_rate(expected, heard, "zh" if m == "zh" else "en")
 
 
