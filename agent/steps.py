@@ -419,10 +419,18 @@ def script(
     lang = sb.captions_lang or sb.brief.lang
     voice_lang = sb.brief.lang
     terms = grounding_terms(sb, product)
+    banned = [fold(b) for b in (getattr(product, "banned_claims", None) or []) if b.strip()]
     slots = list(sb.slots)
     need_brain: list[int] = []
     for i in indexes:
         s = slots[i]
+        claim = next((b for b in banned if s.chosen is not None and b in fold(s.chosen.transcript)), None)
+        if claim is not None:  # ad law: a banned claim is not said, not even in the footage's own words
+            run.warn(f"slot {i}: clip {s.chosen.clip_id if s.chosen else ''} says the banned claim {claim!r}; "
+                     "muted, a written line instead")
+            slots[i] = s.model_copy(update={"line_source": "voiceover"})
+            need_brain.append(i)
+            continue
         if s.chosen is not None and not clip_audio_ok(s, voice_lang, records, terms):
             cut = sentence_cut(s, records.get(s.chosen.clip_id))
             if cut is not None and clip_audio_ok(s.model_copy(update={"chosen": cut}), voice_lang, records, terms):

@@ -129,3 +129,30 @@ def test_aspect_revision_and_english_request_naming_a_chinese_product() -> None:
     assert apply_revision(sb, "make it 9:16 for TikTok").storyboard.brief.aspect == "9:16"
     b = parse_brief("Make a 30s side-sleep ad for the purple iron eye cream (欧莱雅紫熨斗眼霜), English", PRODUCTS)
     assert b.lang == "en" and b.product == PRODUCT
+
+
+def test_banned_claim_in_a_clips_own_speech_is_never_played() -> None:
+    from agent.brain.offline import OfflineBrain
+    from agent.runrecord import RunRecord
+    from agent.steps import script
+    from cutpilot.products import Product
+
+    product = Product(name=PRODUCT, aliases=["紫熨斗"], selling_points=["一觉淡褪侧睡纹"], offer="买一送一",
+                      banned_claims=["第一"])
+    recs = domain_records()
+    intro = next(r for r in recs if r.content_type.value == "product_intro")
+    loud = intro.model_copy(update={"transcript": "全网销量第一的紫熨斗眼霜"})
+    sb = plan_storyboard(parse_brief("做一条20秒的紫熨斗眼霜广告", [PRODUCT]))
+    i = next(s.index for s in sb.slots if s.role == SlotRole.product_intro)
+    slots = list(sb.slots)
+    slots[i] = slots[i].model_copy(update={"chosen": choice_from(loud, 0.9)})
+    sb = sb.model_copy(update={"slots": slots})
+    run = RunRecord(thread_id="t")
+    out, _ = script(sb, [i], OfflineBrain(), run, {loud.clip_id: loud}, product=product)
+    assert out.slots[i].line_source == "voiceover" and "第一" not in out.slots[i].line
+    assert any("banned claim" in w for w in run.warnings)
+    fine = intro  # the real record's own words: a product intro that names the product, played as is
+    slots[i] = slots[i].model_copy(update={"chosen": choice_from(fine, 0.9)})
+    out, _ = script(sb.model_copy(update={"slots": slots}), [i], OfflineBrain(), RunRecord(thread_id="t"),
+                    {fine.clip_id: fine}, product=product)
+    assert out.slots[i].line_source == "clip_audio" and out.slots[i].line == fine.transcript
