@@ -7,13 +7,18 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
-from agent.rules import CJK, fold
+from agent.rules import CJK, fold, is_injection
 from cutpilot.errors import InputError
+from cutpilot.limits import ASPECT_NAMES
 from cutpilot.models import FORMAT_ALIASES, ClipFormat
 from cutpilot.storyboard import AngleFamily, Brief
 
 DUR = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-\s*)?(?:s\b|sec\b|secs\b|second|seconds|秒|s(?=[^a-z]))", re.I)
 ASPECT = re.compile(r"(9\s*[:：x/]\s*16|16\s*[:：x/]\s*9|1\s*[:：x/]\s*1|4\s*[:：x/]\s*5)")
+# Any ratio written N:M (or N比M): "7:3" is an aspect the renderer does not make, said so rather than ignored.
+# Clock times ("8:30", "20:00") are not ratios: a two-digit second number other than 10, 16 or 21 is a time.
+ANY_ASPECT = re.compile(r"(?<![\d:.])(\d{1,2})\s*(?:[:：]|比)\s*(\d{1,2})(?![\d:])(?!\s*(?:am|pm|点|分))", re.I)
+_CLAUSE = re.compile(r"(?<=[。！？!?；;\n])|(?<=[.:：])\s+")
 
 PLATFORM_ASPECT: dict[str, str] = {
     "抖音": "9:16", "douyin": "9:16", "tiktok": "9:16", "快手": "9:16", "kuaishou": "9:16", "视频号": "9:16",
@@ -31,13 +36,15 @@ ANGLES: list[tuple[tuple[str, ...], str, str]] = [
     (("细纹", "淡纹", "fine line", "wrinkle", "抗皱"), "细纹", "fine lines"),
     (("暗沉", "dull"), "暗沉", "dull skin"),
     (("补水", "保湿", "hydrat", "moistur"), "补水保湿", "hydration"),
+    (("犯困", "疲惫", "没精神", "tired", "sleepy", "exhausted"), "犯困", "tired mornings"),
 ]
 
 # Angle families decide the hook: a pain brief opens on the problem, a fun brief on the fun, an offer brief on
 # the deal. Checked in this order; the first family with a keyword in the brief wins.
 FAMILY_WORDS: list[tuple[AngleFamily, tuple[str, ...]]] = [
-    ("offer", ("优惠", "促销", "折扣", "买一送一", "包邮", "大促", "秒杀", "618", "双十一", "双11", "限时",
-               "sale", "discount", "deal", "free shipping", "coupon", "% off", "bogo")),
+    ("offer", ("优惠", "促销", "折扣", "买一送一", "包邮", "大促", "秒杀", "618", "双十一", "双11", "限时", "半价",
+               "sale", "discount", "deal", "free shipping", "coupon", "% off", "bogo", "offer", "promo",
+               "half price", "half-price")),
     ("fun", ("乐趣", "好玩", "有趣", "拼装", "搭建", "体验", "快乐", "亲子", "周末", "fun", "play", "building",
              "hands-on", "weekend", "screen-free", "gift", "礼物", "joy", "experience")),
     ("curiosity", ("揭秘", "为什么", "秘密", "首发", "新品", "curious", "secret", "why ", "reveal", "launch",
@@ -75,6 +82,24 @@ def norm_aspect(raw: str) -> str:
     return f"{a}:{b}"
 
 
+def unsupported_aspect(text: str) -> str | None:
+    """The first N:M ratio in the text that is not a supported aspect (None when every ratio is supported)."""
+    for m in ANY_ASPECT.finditer(text):
+        a, b = int(m.group(1)), int(m.group(2))
+        if not a or not b or (len(m.group(2)) == 2 and b not in (10, 16, 21)):
+            continue
+        if f"{a}:{b}" not in ASPECT_NAMES:
+            return f"{a}:{b}"
+    return None
+
+
+def request_text(text: str) -> str:
+    """The request without clauses that read as instructions to the planner (a brief pasted from a product page
+    or a chat may carry them): what is left is what the user asked for."""
+    parts = [p for p in _CLAUSE.split(text) if p and p.strip()]
+    return " ".join(p.strip() for p in parts if not is_injection(p)).strip()
+
+
 def angle_family(text: str) -> AngleFamily | None:
     low = fold(text)
     for fam, keys in FAMILY_WORDS:
@@ -101,11 +126,17 @@ def parse_brief(text: str, products: list[str] | None = None, *, base: Brief | N
                 book: ProductMatcher | None = None) -> Brief:
     """Keyword/regex parsing of a zh or en request into a Brief; `base` supplies explicit CLI values, `book` the
     product facts whose aliases name products in the text."""
-    t = " ".join((text or "").split())
-    if not t and base is None:
+    raw = " ".join((text or "").split())
+    if not raw and base is None:
         raise InputError("empty brief: say what ad to make, e.g. 'make a 30s side-sleep wrinkle ad'")
+    t = request_text(raw) if raw else raw
+    if raw and not t and base is None:
+        raise InputError("the brief reads as instructions to the planner, not an ad request: say what ad to make, "
+                         "e.g. 'make a 30s side-sleep wrinkle ad'")
+    if bad := unsupported_aspect(t):
+        raise InputError(f"brief aspect {bad} is not supported; use one of {', '.join(ASPECT_NAMES)}")
     low = t.lower()
-    data: dict[str, Any] = {"text": t}
+    data: dict[str, Any] = {"text": raw}
     m = DUR.search(t)
     if m:
         data["duration_s"] = float(m.group(1))
@@ -146,7 +177,7 @@ def parse_brief(text: str, products: list[str] | None = None, *, base: Brief | N
     if "livestream" in low and ClipFormat.livestream not in formats:
         formats.append(ClipFormat.livestream)
     data["formats"] = formats
-    avoid = re.findall(r"(?:不要|别用|avoid|without|no)\s*([\w\u4e00-\u9fff-]{2,12})", t, re.I)
+    avoid = re.findall(r"(?:不要|别用|\b(?:avoid|without|no)\b)\s*([\w\u4e00-\u9fff-]{2,12})", t, re.I)
     data["must_avoid"] = [a for a in avoid if a]
     inc = re.findall(r"(?:must include|include|必须有|要有)\s*([\w\u4e00-\u9fff-]{2,20})", t, re.I)
     data["must_include"] = inc
@@ -154,10 +185,9 @@ def parse_brief(text: str, products: list[str] | None = None, *, base: Brief | N
         if any(k in low for k in keys):
             data["tone"] = tone
             break
-    if am2 := re.search(r"(?:for|targeting|面向|给)\s*([\w\u4e00-\u9fff]{2,12}?)(?:的|人群|,|，|\s|$)", t):
-        cand = am2.group(1)
-        if not re.match(r"\d", cand) and cand.lower() not in {"a", "the", "an", "my"} and cand != product:
-            data["audience"] = cand
+    audience = _audience(t, product)
+    if audience:
+        data["audience"] = audience
     if base is not None:
         merged = base.model_dump()
         for k, v in data.items():
@@ -166,6 +196,28 @@ def parse_brief(text: str, products: list[str] | None = None, *, base: Brief | N
                 merged[k] = v
         return validated(merged)
     return validated(data)
+
+
+_AUDIENCE = [
+    re.compile(r"(?:目标人群是|目标人群为|面向|适合)\s*([\u4e00-\u9fffA-Za-z0-9]{2,16}?)(?:[，,。；;]|$)"),
+    re.compile(r"(?:\bfor|\btargeting|\baimed at)\s+([A-Za-z][A-Za-z0-9 '-]{1,40}?)(?:,|\.|;|$| on | in | with )",
+               re.I),
+]
+
+
+def _audience(t: str, product: str | None) -> str | None:
+    """Who the ad is for ("for tired office workers", "目标人群是美国作息的大学生"); never the product itself."""
+    prod = (product or "").lower()
+    for rx in _AUDIENCE:
+        for m in rx.finditer(t):
+            cand = m.group(1).strip(" -")
+            low = cand.lower()
+            if re.match(r"\d", cand) or low in {"a", "the", "an", "my"} or re.match(r"(a|an|the)\b", low):
+                continue
+            if prod and (low in prod or prod in low or low.split()[0] in prod.split()):
+                continue
+            return cand
+    return None
 
 
 def validated(data: dict[str, Any]) -> Brief:
@@ -177,7 +229,9 @@ def validated(data: dict[str, Any]) -> Brief:
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(x) for x in err["loc"])
-        raise InputError(f"brief {field}: {err['msg']} (got {err.get('input')!r})") from None
+        got = repr(err.get("input"))
+        got = got if len(got) <= 60 else got[:57] + "…"
+        raise InputError(f"brief {field}: {err['msg']} (got {got})") from None
 
 
 def match_product(text: str, products: list[str]) -> str | None:
@@ -206,7 +260,7 @@ def explicit_facts(text: str) -> dict[str, Any]:
     """The facts a request states outright and a model must not lose: length, aspect, platform, formats, lang."""
     b = parse_brief(text)
     out: dict[str, Any] = {"lang": b.lang}
-    t = " ".join((text or "").split())
+    t = request_text(" ".join((text or "").split()))
     if DUR.search(t) or re.search(r"半分钟|\d+\s*(?:分钟|min)", t):
         out["duration_s"] = b.duration_s
     if b.platform or ASPECT.search(t):

@@ -7,11 +7,9 @@ explicit flag, and the report lists what moved.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,11 +20,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from cutpilot.errors import CutpilotError, EvalRegressionError, InputError
-from cutpilot.media import probe, run_ffmpeg
+from cutpilot.media import probe
 from cutpilot.products import ProductBook, load_products_file
 from cutpilot.settings import Settings
 from cutpilot.storyboard import Brief, Storyboard
-from cutpilot.timeline import Timeline
+from cutpilot.timeline import ClipItem, Timeline
 from evals.golden import GoldenLibrary, build_golden
 from evals.schema import Case, load_cases, merged
 from evals.scorers import RenderFacts, RunOutputs, Score, revision_answered, revision_locality, score_all
@@ -101,32 +99,30 @@ def render_facts(path: Path, settings: Settings) -> RenderFacts:
                        height=p.height, video_duration_s=vdur, audio_duration_s=adur, integrated_lufs=lufs)
 
 
-def heard_text(path: Path, lang: str, settings: Settings) -> str:
-    """What the packaged Whisper hears in a rendered ad, language forced to the ad's.
-
-    Uses the voice check's transcriber when it is there (the same judgement as the synthesis-time ASR gate);
-    otherwise extracts 16 kHz mono PCM with ffmpeg and runs `index.asr.transcribe` on it."""
-    try:
-        voicecheck = importlib.import_module("tools.voicecheck")
-    except ImportError:
-        pass
-    else:
-        return str(voicecheck.transcribe_text(path, lang, settings))
-    from index.asr import transcribe
-
-    with tempfile.TemporaryDirectory(prefix="cutpilot-heard-") as d:
-        wav = Path(d) / "ad.wav"
-        run_ffmpeg(["-i", str(path), "-vn", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", str(wav)],
-                   what=f"audio extraction from {path} failed", ffmpeg=settings.ffmpeg)
-        return transcribe(wav, settings, language=lang).text
+def speech_spans(tl: Timeline) -> list[tuple[int, int]]:
+    """Where the ad means to be heard: its voiceover items and the clips that play their own speech."""
+    spans = [(v.start_ms, v.start_ms + v.duration_ms) for v in tl.voiceover]
+    spans += [(v.start_ms, v.end_ms) for v in tl.video if isinstance(v, ClipItem) and v.audio]
+    return sorted(spans)
 
 
-def listen(facts: RenderFacts, path: Path, lang: str, settings: Settings) -> RenderFacts:
+def heard_text(path: Path, lang: str, settings: Settings, spans: list[tuple[int, int]] | None = None) -> str:
+    """What the packaged Whisper hears in a rendered ad, language forced to the ad's: in the stretches where the
+    ad speaks when they are given (the same transcriber as the synthesis-time ASR gate), else the whole track."""
+    from tools.voicecheck import transcribe_spans, transcribe_text
+
+    if spans is not None:
+        return transcribe_spans(path, spans, lang, settings) if spans else ""
+    return transcribe_text(path, lang, settings)
+
+
+def listen(facts: RenderFacts, path: Path, lang: str, settings: Settings,
+           spans: list[tuple[int, int]] | None = None) -> RenderFacts:
     """The render facts plus what was heard; an ASR failure is recorded (the scorer fails it), not raised."""
     if not facts.has_audio:
         return facts.model_copy(update={"heard_text": ""})
     try:
-        return facts.model_copy(update={"heard_text": heard_text(path, lang, settings)})
+        return facts.model_copy(update={"heard_text": heard_text(path, lang, settings, spans)})
     except Exception as e:  # a broken ASR pass must not hide the render's other scores
         msg = e.one_line() if isinstance(e, CutpilotError) else f"{type(e).__name__}: {e}"
         return facts.model_copy(update={"asr_error": msg[:300]})
@@ -216,7 +212,8 @@ def run_case(case: Case, ctx: Ctx) -> list[Row]:
         ad = Path(res.ad) if do_render and res.ad else None
         facts = None
         if ad is not None:
-            facts = listen(render_facts(ad, ctx.gl.settings), ad, res.storyboard.brief.lang, ctx.gl.settings)
+            facts = listen(render_facts(ad, ctx.gl.settings), ad, res.storyboard.brief.lang, ctx.gl.settings,
+                           speech_spans(res.timeline))
     except Exception as e:  # a failing case is a result, not a crash of the eval
         return [_error_row(case, 0, e, time.perf_counter() - t0)]
     out = _outputs(res.storyboard, res.timeline, res.run.model_dump(mode="json"), ctx, wall, facts)

@@ -45,10 +45,11 @@ def _footage_share(r: MakeResult) -> float:
 
 
 def _heard(r: MakeResult, s: Settings, lang: str) -> str:
-    from tools.voicecheck import transcribe_text
+    """What the packaged Whisper hears where the ad speaks (the eval's own listening)."""
+    from evals.runner import heard_text, speech_spans
 
     assert r.ad
-    return transcribe_text(Path(r.ad), lang, s)
+    return heard_text(Path(r.ad), lang, s, speech_spans(r.timeline))
 
 
 def test_demo_brief_is_footage_with_grounded_audible_lines(home: tuple[Settings, Any], tmp_path: Path) -> None:

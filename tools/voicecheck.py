@@ -67,6 +67,38 @@ def transcribe_text(path: Path, lang: str, settings: Settings) -> str:
         return transcribe(wav, settings, language=metric_lang(lang)).text
 
 
+def transcribe_spans(path: Path, spans_ms: list[tuple[int, int]], lang: str, settings: Settings,
+                     *, pad_ms: int = 250) -> str:
+    """What Whisper hears in each of the given stretches of a render, joined in order.
+
+    WHY: a 30 s ad whose speech is a few seconds under a music bed often decodes to nothing as one window (the
+    recogniser's no-speech guard fires on the music); the stretches where the ad speaks are what a viewer hears."""
+    import wave
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise MediaError(f"voice check: {path} is missing or empty")
+    parts: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="cutpilot-voicecheck-") as d:
+        full = _to_wav16k(path, Path(d) / "ad.wav", settings)
+        with wave.open(str(full), "rb") as w:
+            sr, width, frames = w.getframerate(), w.getsampwidth(), w.readframes(w.getnframes())
+        total = len(frames) // width
+        for k, (a, b) in enumerate(sorted(spans_ms)):
+            i0 = max(0, (a - pad_ms) * sr // 1000)
+            i1 = min(total, (b + pad_ms) * sr // 1000)
+            if i1 - i0 < sr // 4:
+                continue
+            piece = Path(d) / f"span{k}.wav"
+            with wave.open(str(piece), "wb") as o:
+                o.setnchannels(1)
+                o.setsampwidth(width)
+                o.setframerate(sr)
+                o.writeframes(frames[i0 * width:i1 * width])
+            parts.append(transcribe(piece, settings, language=metric_lang(lang)).text.strip())
+    return ("" if metric_lang(lang) == "zh" else " ").join(p for p in parts if p)
+
+
 def _model_id(settings: Settings) -> str:
     d = model_dir(settings)
     return f"{d.name}:{(d / 'model.bin').stat().st_size}"
