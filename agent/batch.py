@@ -1,10 +1,13 @@
 """Batch: one row per brief (yaml / jsonl / csv) times a variants matrix (audiences × aspects × durations) →
-千人千面 variants. Fail-and-continue, resumable (a variant whose run.json + outputs exist is skipped), summary.json.
+千人千面 variants. Fail-and-continue, resumable, summary.json. A variant is
+skipped only when its folder holds the complete set made by the same identity (brief row, axes, library state,
+output settings, folder): a changed brief or library, a missing file or another folder means it is made again.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import re
@@ -94,9 +97,10 @@ def load_rows(path: Path) -> list[BatchRow]:
 
 def expand(rows: list[BatchRow]) -> list[Variant]:
     """The variants matrix of every row, with stable keys (so a re-run finds finished variants)."""
-    out = []
+    out: list[Variant] = []
+    seen: dict[str, int] = {}
     for i, r in enumerate(rows):
-        rid = r.id or f"row{i + 1}"
+        rid = _slug(r.id) if r.id else f"row{i + 1}"  # a folder name: an id like "../x" must stay inside --out
         auds: list[str | None] = list(r.audiences) or [r.audience]
         asps: list[str | None] = list(r.aspects) or [r.aspect]
         chans: list[str | None] = list(r.channels) or [r.channel]
@@ -108,7 +112,12 @@ def expand(rows: list[BatchRow]) -> list[Variant]:
                 if v is not None:
                     base[k] = v
             parts = [rid] + [_slug(str(x)) for x in (aud, asp, ch, f"{dur:g}s" if dur else None) if x]
-            out.append(Variant(key="__".join(parts), row=i, text=r.brief, base=base))
+            key = "__".join(parts)
+            if key in seen:
+                raise InputError(f"rows {seen[key] + 1} and {i + 1} would both write variant folder {key!r}; "
+                                 f"give them different ids")
+            seen[key] = i
+            out.append(Variant(key=key, row=i, text=r.brief, base=base))
     return out
 
 
@@ -116,31 +125,112 @@ def _slug(s: str) -> str:
     return re.sub(r"[^\w\u4e00-\u9fff-]+", "-", s.replace(":", "x")).strip("-")[:40] or "x"
 
 
+# Settings that change what a variant looks or sounds like (never secrets, timeouts or tool paths).
+_OUTPUT_SETTINGS = ("text_embedder", "clip_model", "clip_pretrained", "image_weight", "openai_base_url", "llm_model",
+                    "vlm_model", "tts_model", "tts_voice", "zh_voice", "voice_check", "voice_check_max_cer",
+                    "voice_check_max_wer", "image_to_video_url", "scene_gen_url", "tryon_url", "font_path",
+                    "font_index", "music_dir")
+OUTPUT_FILES = ("storyboard.json", "timeline.json", "captions.srt", "timeline.otio", "run.json")
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def library_state(library: Any) -> dict[str, Any]:
+    """What the planner reads from the library, reduced to a count and one digest over every clip's id + payload
+    (an edit, an added or a deleted clip changes it). One pass per batch, not per variant."""
+    rows: list[tuple[str, str]] = []
+    store = getattr(getattr(library, "library", library), "store", None)
+    records = getattr(library, "records", None)
+    if store is not None and hasattr(store, "scroll"):
+        rows = [(str(p.get("clip_id")), _digest(p)) for p in store.scroll()]
+    elif isinstance(records, dict):
+        rows = [(str(k), _digest(r.model_dump(mode="json"))) for k, r in records.items()]
+    elif callable(records):
+        rows = [(r.clip_id, _digest(r.model_dump(mode="json"))) for r in records()]
+    else:
+        return {"clips": None, "digest": type(library).__name__}
+    return {"clips": len(rows), "digest": _digest(sorted(rows))[:32]}
+
+
+def settings_state(settings: Settings) -> dict[str, Any]:
+    """The output-changing settings, plus the product facts book (what ads may state)."""
+    book = settings.home / "products.json"
+    facts = hashlib.sha256(book.read_bytes()).hexdigest()[:32] if book.is_file() else None
+    return {**{k: getattr(settings, k, None) for k in _OUTPUT_SETTINGS}, "products": facts}
+
+
+def variant_identity(v: Variant, *, library: dict[str, Any], settings: dict[str, Any], planner: str | None,
+                     render: bool, quality: str, folder: Path) -> str:
+    """A variant is what it makes plus where: its row's brief fields with its own axis values (`base`; adding an
+    audience to a row leaves the others alone), the library and settings it read, and its output folder. Any
+    change gives a new identity, so a stale checkpoint can never stand in for it."""
+    return _digest({"text": v.text, "variant": v.base, "key": v.key, "library": library,
+                    "settings": settings, "planner": planner, "render": render, "quality": quality,
+                    "folder": str(folder.resolve())})
+
+
+def finished_here(vdir: Path, thread_id: str, render: bool) -> str | None:
+    """None when `vdir` holds this identity's complete set; else why the variant has to be made (again)."""
+    try:
+        made_by = json.loads((vdir / "run.json").read_text(encoding="utf-8")).get("thread_id")
+    except (OSError, ValueError, AttributeError):
+        return "new" if not (vdir / "run.json").exists() else "run.json unreadable: made again"
+    if made_by != thread_id:
+        return "brief, library or settings changed since the last run: made again"
+    missing = [f for f in (*OUTPUT_FILES, *(("ad.mp4",) if render else ())) if not (vdir / f).is_file()]
+    return f"{', '.join(missing)} missing: made again" if missing else None
+
+
+def _inside(root: Path, result: dict[str, Any]) -> bool:
+    paths = [result.get("out_dir"), *(result.get("paths") or {}).values()]
+    return all(Path(p).resolve().is_relative_to(root) for p in paths if p)
+
+
 def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, planner: str | None = None,
               render: bool = True, quality: str = "draft", jobs: int = 1, progress: bool = True,
               tools: Any = None) -> dict[str, Any]:
-    """Make every variant; failures are recorded and the batch goes on; finished variants are skipped."""
+    """Make every variant; failures are recorded and the batch goes on; finished variants (same identity, all
+    files present in this folder) are skipped; summary.json names only files inside `out_dir`."""
     from agent.run import make_ad
+    from cutpilot.atomic import write_text
+    from cutpilot.outdir import claim
 
     variants = expand(load_rows(path))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim(out_dir, settings.home, kind="batch")
+    root = out_dir.resolve()
+    lib_state, set_state = library_state(library), settings_state(settings)
     t0 = time.perf_counter()
 
     def one(v: Variant) -> dict[str, Any]:
         vdir = out_dir / v.key
-        done = vdir / "run.json"
-        if done.is_file() and (not render or (vdir / "ad.mp4").is_file()):
-            return {"key": v.key, "status": "skipped", "out_dir": str(vdir), "note": "already finished"}
+        ident = variant_identity(v, library=lib_state, settings=set_state, planner=planner,
+                                 render=render, quality=quality, folder=vdir)
+        thread_id = f"batch-{ident[:24]}"
+        why = finished_here(vdir, thread_id, render)
+        if why is None:
+            present = {k: str(vdir / f) for k, f in (("storyboard", "storyboard.json"), ("timeline", "timeline.json"),
+                                                     ("captions", "captions.srt"), ("otio", "timeline.otio"),
+                                                     ("ad", "ad.mp4"), ("run", "run.json")) if (vdir / f).is_file()}
+            return {"key": v.key, "status": "skipped", "out_dir": str(vdir), "thread_id": thread_id,
+                    "paths": present, "note": "already finished"}
         try:
             base = Brief.model_validate(v.base)
             r = make_ad(v.text or base, settings=settings, library=library, out_dir=vdir, base=base,
                         planner=planner, render=render, quality=quality,  # type: ignore[arg-type]
-                        thread_id=f"batch-{_slug(path.stem)}-{v.key}", tools=tools)
-            return {"key": v.key, "status": "ok", "out_dir": str(vdir), "paths": r.paths,
-                    "total_s": r.timeline.duration_ms / 1000, "brain": r.run.brain, "warnings": r.run.warnings}
+                        thread_id=thread_id, tools=tools)
+            res = {"key": v.key, "status": "ok", "out_dir": str(vdir), "thread_id": thread_id, "paths": r.paths,
+                   "total_s": r.timeline.duration_ms / 1000, "brain": r.run.brain, "warnings": r.run.warnings}
+            if why != "new":
+                res["note"] = why
         except (CutpilotError, ValidationError) as e:
             msg = e.one_line() if isinstance(e, CutpilotError) else str(e).splitlines()[0]
             return {"key": v.key, "status": "failed", "out_dir": str(vdir), "error": msg}
+        if not _inside(root, res):
+            return {"key": v.key, "status": "failed", "out_dir": str(vdir),
+                    "error": f"outputs were written outside the batch folder {out_dir}"}
+        return res
 
     results: list[dict[str, Any]] = []
     if jobs > 1:
@@ -160,5 +250,5 @@ def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, pl
         "failed": sum(r["status"] == "failed" for r in results), "wall_s": round(time.perf_counter() - t0, 2),
         "results": results,
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_text(out_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
     return summary

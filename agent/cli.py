@@ -9,7 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
+from cutpilot.outdir import check_out
+
 Planner = typer.Option("--planner", help="offline | llm (default: llm when an endpoint is configured)")
+Force = typer.Option("--force", help="write into a non-empty --out folder that is not a cutpilot output")
 
 
 def _open_library(settings: Any) -> Any:
@@ -114,6 +117,7 @@ def register(app: typer.Typer) -> None:
         lang: Annotated[str | None, typer.Option("--lang", help="zh | en")] = None,
         quality: Annotated[str, typer.Option("--quality", help="draft | standard | high")] = "draft",
         out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("out"),
+        force: Annotated[bool, Force] = False,
         planner: Annotated[str | None, Planner] = None,
         no_render: Annotated[bool, typer.Option("--no-render", help="plan only (no ad.mp4)")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
@@ -122,6 +126,7 @@ def register(app: typer.Typer) -> None:
         from agent.run import make_ad
         from cutpilot.settings import get_settings
 
+        check_out(out, force)
         settings = get_settings()
         lib = _open_library(settings)
         try:
@@ -137,6 +142,7 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out")] = Path("out"),
         quality: Annotated[str, typer.Option("--quality")] = "draft",
         planner: Annotated[str | None, Planner] = None,
+        force: Annotated[bool, Force] = False,
     ) -> None:
         """Interactive: request → storyboard → approve / revise → render (resumable by thread id)."""
         from rich.prompt import Prompt
@@ -144,6 +150,7 @@ def register(app: typer.Typer) -> None:
         from agent.run import start_chat
         from cutpilot.settings import get_settings
 
+        check_out(out, force)
         settings = get_settings()
         text = brief or Prompt.ask("what ad should I make?")
         lib = _open_library(settings)
@@ -180,6 +187,7 @@ def register(app: typer.Typer) -> None:
     def batch_cmd(
         file: Annotated[Path, typer.Argument(help=".yaml | .jsonl | .csv, one brief per row")],
         out: Annotated[Path, typer.Option("--out")] = Path("batch-out"),
+        force: Annotated[bool, Force] = False,
         jobs: Annotated[int, typer.Option("--jobs", min=1, max=8)] = 1,
         quality: Annotated[str, typer.Option("--quality")] = "draft",
         planner: Annotated[str | None, Planner] = None,
@@ -189,6 +197,7 @@ def register(app: typer.Typer) -> None:
         from agent.batch import run_batch
         from cutpilot.settings import get_settings
 
+        check_out(out, force)
         settings = get_settings()
         lib = _open_library(settings)
         try:
@@ -206,6 +215,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
         out: Annotated[Path, typer.Option("--out")] = Path("demo-out"),
+        force: Annotated[bool, Force] = False,
         brief: Annotated[str, typer.Option("--brief")] = "make a 20s 9:16 ad for LEGO Technic",
     ) -> None:
         """Ingest the bundled samples/, search them, and make an ad offline."""
@@ -216,6 +226,7 @@ def register(app: typer.Typer) -> None:
         from cutpilot.settings import get_settings
         from index.ingest import ingest
 
+        check_out(out, force)
         settings = get_settings()
         samples = Path("samples")
         if not samples.is_dir():

@@ -6,6 +6,7 @@ bound in by `build_graph(deps)`, so a fresh process can resume any thread from t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -28,6 +29,7 @@ from agent.runrecord import RunRecord
 from agent.sources import ClipSource
 from agent.state import AgentState, Candidate, MusicTrack, VoiceTrack
 from agent.toolbox import Toolbox
+from cutpilot.atomic import OutputSet
 from cutpilot.errors import CutpilotError, InputError, ProviderError
 from cutpilot.models import ClipRecord
 from cutpilot.products import Product, ProductBook
@@ -188,7 +190,7 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
         out_dir = Path(state["out_dir"]) / "assets"
         assert deps.tools is not None
         sb, voice = steps.synth_voice(sb, list(state.get("dirty_voice") or []), _voice(state), deps.tools, out_dir,
-                                      run)
+                                      run, product=deps.product(sb.brief))
         cur = MusicTrack.model_validate(state["music"]) if state.get("music") else None
         music = steps.make_music(sb, cur, deps.tools, out_dir, run)
         return {"storyboard": sb.model_dump(mode="json"), "dirty_voice": [],
@@ -262,16 +264,20 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
         out_dir = Path(state["out_dir"])
         tl = Timeline.model_validate(state["timeline"])
         sb = Storyboard.model_validate(state["storyboard"])
-        outputs = write_outputs(out_dir, sb, tl)
-        if state.get("render", True):
-            assert deps.tools is not None
-            res = deps.tools.render(tl, out_dir / "ad.mp4", quality=state.get("quality", "draft"),
-                                    cache_dir=deps.settings.home / "render-cache")
-            run.render = res.model_dump(mode="json") if hasattr(res, "model_dump") else dict(res)
-            outputs["ad"] = str(out_dir / "ad.mp4")
-        run.time_node("render", t0)
-        outputs["run"] = str(out_dir / "run.json")
-        (out_dir / "run.json").write_text(run.model_dump_json(indent=2), encoding="utf-8")
+        make_ad_file = state.get("render", True)
+        with OutputSet(out_dir) as staged:  # the whole set is switched at once: a kill leaves the old set or this
+            outputs = write_outputs(out_dir, sb, tl, staged=staged)
+            if make_ad_file:
+                assert deps.tools is not None
+                res = deps.tools.render(tl, staged.path("ad.mp4"), quality=state.get("quality", "draft"),
+                                        cache_dir=deps.settings.home / "render-cache")
+                run.render = res.model_dump(mode="json") if hasattr(res, "model_dump") else dict(res)
+                run.render["path"] = str(out_dir / "ad.mp4")
+                outputs["ad"] = str(out_dir / "ad.mp4")
+            run.time_node("render", t0)
+            outputs["run"] = str(out_dir / "run.json")
+            staged.write_text("run.json", run.model_dump_json(indent=2))
+            staged.commit(drop=() if make_ad_file else ("ad.mp4",))
         return {"outputs": outputs, "run": run.model_dump(mode="json")}
 
     g: StateGraph[Any] = StateGraph(AgentState)
@@ -316,13 +322,18 @@ def review_payload(sb: Storyboard, tl: Timeline) -> dict[str, Any]:
                     "'name the product in the hook', 'make it 15 s', '英文字幕', 'more energetic music'"}
 
 
-def write_outputs(out_dir: Path, sb: Storyboard, tl: Timeline) -> dict[str, str]:
-    """storyboard.json, timeline.json, captions.srt, timeline.otio (ad.mp4 and run.json come from the render node)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "storyboard.json").write_text(sb.model_dump_json(indent=2), encoding="utf-8")
-    tl.save(out_dir / "timeline.json")
-    (out_dir / "captions.srt").write_text(tl.to_srt(), encoding="utf-8")
-    tl.write_otio(out_dir / "timeline.otio")
+def write_outputs(out_dir: Path, sb: Storyboard, tl: Timeline, staged: OutputSet | None = None) -> dict[str, str]:
+    """storyboard.json, timeline.json, captions.srt, timeline.otio (ad.mp4 and run.json come from the render node).
+
+    Staged into `staged` (the caller commits the whole set), or, alone, written and switched as one set."""
+    own = staged is None
+    with OutputSet(out_dir) if staged is None else contextlib.nullcontext(staged) as out:
+        out.write_text("storyboard.json", sb.model_dump_json(indent=2))
+        tl.save(out.path("timeline.json"))
+        out.write_text("captions.srt", tl.to_srt())
+        tl.write_otio(out.path("timeline.otio"))
+        if own:
+            out.commit()
     return {k: str(out_dir / f) for k, f in (("storyboard", "storyboard.json"), ("timeline", "timeline.json"),
                                              ("captions", "captions.srt"), ("otio", "timeline.otio"))}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from agent.runrecord import RunRecord
 from agent.sources import ClipSource, LibrarySource
 from agent.toolbox import Toolbox
 from cutpilot.errors import InputError, NotFoundError
+from cutpilot.outdir import claim
 from cutpilot.settings import Settings
 from cutpilot.storyboard import Brief, Storyboard
 from cutpilot.timeline import Timeline
@@ -108,6 +110,20 @@ def _result(thread_id: str, values: dict[str, Any]) -> MakeResult:
     )
 
 
+def outputs_on_disk(values: dict[str, Any], thread_id: str, out_dir: Path) -> bool:
+    """Whether a finished thread's files are all in `out_dir` and its run.json is this thread's (a checkpoint
+    alone is no proof: the folder may have been emptied, edited by another run, or be another folder)."""
+    if values.get("out_dir") != str(Path(out_dir).resolve()):
+        return False
+    paths = [Path(p) for p in (values.get("outputs") or {}).values()]
+    if not paths or not all(p.is_file() for p in paths):
+        return False
+    try:
+        return json.loads((Path(out_dir) / "run.json").read_text(encoding="utf-8")).get("thread_id") == thread_id
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def make_ad(
     brief: Brief | str,
     *,
@@ -125,7 +141,8 @@ def make_ad(
     """Brief → rendered ad + storyboard.json, timeline.json, captions.srt, timeline.otio, run.json (no pause).
 
     `base` carries explicit values (CLI flags) that override what the free text implies; `brain` / `tools` let
-    tests inject a scripted brain or instrumented tools. Re-running with the same thread_id resumes it."""
+    tests inject a scripted brain or instrumented tools. Re-running with the same thread_id resumes it; a finished
+    thread whose files are no longer in `out_dir` is made again."""
     brain = brain or choose_brain(settings, planner)
     thread_id = thread_id or uuid.uuid4().hex[:12]
     cp = open_checkpointer(settings)
@@ -133,6 +150,10 @@ def make_ad(
         graph = build_graph(_deps(settings, library, brain, tools), cp)
         cfg = {"configurable": {"thread_id": thread_id}}
         snap = graph.get_state(cfg)
+        if snap.values and not snap.next and not outputs_on_disk(snap.values, thread_id, out_dir):
+            cp.delete_thread(thread_id)  # finished, but its files are gone, replaced or elsewhere: make it again
+            snap = graph.get_state(cfg)
+        claim(out_dir, settings.home)
         if snap.values and snap.next:  # an unfinished run of this thread: continue where it stopped
             graph.invoke(None, cfg)
         elif snap.values and not snap.next:
@@ -168,6 +189,7 @@ def start_chat(
     cp = open_checkpointer(settings)
     try:
         graph = build_graph(_deps(settings, library, brain, tools), cp)
+        claim(out_dir, settings.home)
         state = _initial(brief, out_dir=out_dir, mode="chat", render=render, quality=quality, thread_id=thread_id,
                          brain=brain)
         if base is not None and "brief" not in state:

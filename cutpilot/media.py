@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cutpilot.errors import MediaError, RenderError, ToolMissingError
+from cutpilot.procs import child_kwargs
 
 VIDEO_EXTS = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
 AUDIO_EXTS = {".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus"}
@@ -50,7 +51,7 @@ def probe(path: str | Path, ffprobe: str = "ffprobe") -> Probe:
     if p.stat().st_size == 0:
         raise MediaError(f"{p}: zero-length file")
     cmd = [which(ffprobe), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(p)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60, **child_kwargs())
     if res.returncode != 0:
         reason = (res.stderr.strip().splitlines() or ["unreadable"])[-1]
         raise MediaError(f"{p}: not a readable media file ({reason})")
@@ -111,7 +112,7 @@ def run_ffmpeg(args: list[str], *, item_id: str | None = None, what: str = "ffmp
     """Run ffmpeg quietly; on failure raise RenderError carrying the failing item and ffmpeg's last lines."""
     cmd = [which(ffmpeg), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **child_kwargs())
     except subprocess.TimeoutExpired as e:
         raise RenderError(f"{what}: timed out after {timeout}s", item_id=item_id) from e
     if res.returncode != 0:

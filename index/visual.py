@@ -22,6 +22,7 @@ import numpy as np
 from cutpilot.errors import MediaError
 from cutpilot.media import which
 from cutpilot.models import VisualFacts
+from cutpilot.procs import child_kwargs
 
 THUMB_W = 640
 MOTION_FPS = 4
@@ -58,11 +59,12 @@ def extract_keyframes(
         f"[0:v]split=2[a][b];[a]select='{expr}',scale='min({THUMB_W},iw)':-2[k];"
         f"[b]fps={MOTION_FPS},scale={_MW}:{_MH},format=gray[m]"
     )
+    # the image2 muxer reads `%` as a frame-number pattern: a `%` in the folder (CUTPILOT_HOME) must be `%%`
     cmd = [which(ffmpeg), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
            "-filter_complex", graph, "-map", "[k]", "-fps_mode", "passthrough", "-q:v", "4",
-           str(tmp / "f_%05d.jpg"), "-map", "[m]", "-f", "rawvideo", "pipe:1"]
+           str(tmp).replace("%", "%%") + "/f_%05d.jpg", "-map", "[m]", "-f", "rawvideo", "pipe:1"]
     try:
-        res = subprocess.run(cmd, capture_output=True, timeout=900)
+        res = subprocess.run(cmd, capture_output=True, timeout=900, **child_kwargs())
         if res.returncode != 0:
             tail = res.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
             raise MediaError(f"{src}: cannot decode frames ({tail[0] if tail else 'ffmpeg failed'})")
@@ -232,7 +234,7 @@ def ocr(path: Path, *, langs: str = "chi_sim+eng", timeout: float = 30.0) -> str
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
         res = subprocess.run([exe, str(path), "-", "-l", langs, "--psm", "3"], capture_output=True, text=True,
-                             timeout=timeout, env=env)
+                             timeout=timeout, env=env, **child_kwargs())
     except subprocess.TimeoutExpired:
         return ""
     lines = [" ".join(ln.split()) for ln in res.stdout.splitlines()]

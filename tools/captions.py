@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cutpilot import atomic
 from cutpilot.timeline import BrandKit, Caption, Timeline
 
 # Fractions of the frame covered by platform UI (left, top, right, bottom). 9:16 follows TikTok/Douyin/Reels:
@@ -194,6 +195,7 @@ def layout_captions(timeline: Timeline, out_dir: Path, *, font_override: str | N
             key = hashlib.sha256(f"{cap.model_dump_json()}|{rng}|{W}x{H}|{fo}|{fi}|{brand.text}|{highlight}".encode())
             p = out_dir / f"cap-{key.hexdigest()[:16]}.png"
             if not p.exists():
-                img.save(p)
+                with atomic.replacing(p) as tmp:  # cached by name: never a truncated PNG under it
+                    img.save(tmp)
             result.append(CaptionImage(p, x, y, w, h, s, e))
     return result

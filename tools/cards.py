@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
+from cutpilot import atomic
 from cutpilot.timeline import BrandKit
 from tools.captions import _hex, wrap_text
 from tools.fonts import load_font
@@ -68,5 +69,6 @@ def title_card(text: str, brand: BrandKit, *, size: tuple[int, int], subtitle: s
     if brand.name and style == "cta":
         nf = load_font(max(10, round(px * 0.35)), brand.font, brand.font_index)
         d.text(((W - nf.getlength(brand.name)) / 2, H - round(H * 0.22)), brand.name, font=nf, fill=fg)
-    img.save(out)
+    with atomic.replacing(out) as tmp:  # a cache entry: a killed save must not leave a truncated PNG to reuse
+        img.save(tmp)
     return out

@@ -18,14 +18,17 @@ def register(app: typer.Typer) -> None:
         quality: Annotated[str, typer.Option("--quality", "-q", help="draft | standard | high")] = "standard",
         preview: Annotated[bool, typer.Option("--preview", help="quick low-res moviepy preview instead")] = False,
         cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
+        force: Annotated[bool, typer.Option("--force", help="overwrite an --out file cutpilot did not render")] = False,
     ) -> None:
         """Render a Timeline JSON to an H.264/AAC mp4 (ffmpeg; cached segments)."""
         from rich.console import Console
 
         from cutpilot.errors import InputError
+        from cutpilot.outdir import check_out
         from cutpilot.settings import get_settings
         from cutpilot.timeline import Timeline
 
+        check_out(out, force, kind="file")
         settings = get_settings()
         tl = Timeline.load(timeline)
         console = Console()
@@ -60,12 +63,14 @@ def register(app: typer.Typer) -> None:
         tl = Timeline.load(timeline)
         if otio is None and srt is None:
             raise InputError("nothing to export: give --otio and/or --srt")
+        from cutpilot import atomic
+
         if otio is not None:
-            tl.write_otio(otio)
+            with atomic.replacing(otio) as tmp:
+                tl.write_otio(tmp)
             print(f"otio → {otio}")
         if srt is not None:
-            srt.parent.mkdir(parents=True, exist_ok=True)
-            srt.write_text(tl.to_srt(), encoding="utf-8")
+            atomic.write_text(srt, tl.to_srt())
             print(f"srt → {srt}")
 
     @timeline_app.command("validate")

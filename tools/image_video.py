@@ -19,6 +19,7 @@ import numpy as np
 
 from cutpilot.errors import InputError, MediaError, ProviderError, RenderError
 from cutpilot.media import IMAGE_EXTS, probe, run_ffmpeg, which
+from cutpilot.procs import child_kwargs
 from cutpilot.settings import Settings
 from cutpilot.timeline import KenBurns
 from tools.assets import AssetResult, asset_key, asset_path, cached, default_asset_dir, save_sidecar
@@ -151,7 +152,7 @@ def ken_burns(image: Path, seconds: float, *, motion: KenBurns, size: tuple[int,
            "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
            "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
            "-movflags", "+faststart", "-frames:v", str(n_frames), str(tmp)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, **child_kwargs())
     assert proc.stdin is not None
     try:
         for frame in ken_burns_frames(canvas, size, n_frames, motion):

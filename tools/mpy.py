@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cutpilot import atomic
 from cutpilot.settings import Settings
 from cutpilot.timeline import CardItem, ClipItem, ImageItem, OutputSpec, Timeline
 
@@ -113,9 +114,10 @@ def composite(tl: Timeline, out: Path, *, settings: Settings, preset: str = "med
                             for a, b in spans])
         audio.append(m)
     video = video.with_audio(CompositeAudioClip(audio).with_duration(total)) if audio else video.with_audio(None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    video.write_videofile(str(out), fps=fps, codec="libx264", preset=preset, audio_codec="aac", threads=threads,
-                          pixel_format="yuv420p", logger=logger, ffmpeg_params=["-movflags", "+faststart"])
+    with atomic.replacing(out) as tmp:  # a killed preview never leaves a half mp4 under the final name
+        video.write_videofile(str(tmp), fps=fps, codec="libx264", preset=preset, audio_codec="aac", threads=threads,
+                              pixel_format="yuv420p", logger=logger,
+                              ffmpeg_params=["-movflags", "+faststart", "-metadata", "comment=cutpilot"])
     video.close()
     for s in opened:
         s.close()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from cutpilot import atomic
 from cutpilot.errors import RenderError, TimelineError
 from cutpilot.media import IMAGE_EXTS, probe, run_ffmpeg
 from cutpilot.settings import Settings
@@ -29,6 +28,7 @@ from tools import ffgraph as fg
 from tools.captions import CaptionImage, layout_captions, safe_box
 
 RENDER_VERSION = 4
+MP4_TAG = "cutpilot"  # the container comment that marks a file as a cutpilot render (cutpilot.outdir)
 Quality = Literal["draft", "standard", "high"]
 SR = fg.SR
 
@@ -165,9 +165,8 @@ def _prep_image(src: str, size: tuple[int, int], fit: str, focus: tuple[float, f
     else:
         im = ImageOps.fit(im, (W, H), Image.Resampling.LANCZOS, centering=focus or (0.5, 0.5))
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.stem}.{os.getpid()}.{threading.get_ident()}.tmp.png")
-    im.save(tmp, compress_level=1)
-    os.replace(tmp, out)
+    with atomic.replacing(out) as tmp:
+        im.save(tmp, compress_level=1)
     return out
 
 
@@ -401,26 +400,27 @@ def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache
         m = json.loads(meta.read_text())
         return out, m["lufs"], m["tp"]
     args, any_audio = _audio_graph(tl, probes, total_samples)
-    raw = out.with_suffix(".mix.f32")
-    run_ffmpeg([*args, str(raw)], item_id="audio", what="audio mix failed", ffmpeg=settings.ffmpeg)
-    x = np.fromfile(raw, dtype=np.float32).reshape(-1, 2)
-    raw.unlink(missing_ok=True)
+    raw = atomic.temp_path(out.with_suffix(".mix.f32"))  # pid-named: `cutpilot gc` removes a killed run's
+    try:
+        run_ffmpeg([*args, str(raw)], item_id="audio", what="audio mix failed", ffmpeg=settings.ffmpeg)
+        x = np.fromfile(raw, dtype=np.float32).reshape(-1, 2)
+    finally:
+        raw.unlink(missing_ok=True)
     if x.shape[0] < total_samples:
         x = np.vstack([x, np.zeros((total_samples - x.shape[0], 2), np.float32)])
     x = x[:total_samples]
     lufs, tp = None, -120.0
     if any_audio:
         x, lufs, tp = normalize_loudness(x, tl.audio.target_lufs, tl.audio.true_peak_db)
-    pcm = out.with_suffix(".norm.f32")
-    x.astype(np.float32).tofile(pcm)
-    tmp = out.with_name(f"{out.stem}.tmp.m4a")
+    pcm = atomic.temp_path(out.with_suffix(".norm.f32"))
     try:  # encode AAC here, overlapping the video encodes, so the final mux is a pure stream copy
-        run_ffmpeg(["-f", "f32le", "-ar", str(SR), "-ac", "2", "-i", str(pcm), "-c:a", "aac", "-b:a", "160k",
-                    str(tmp)], item_id="audio", what="audio encode failed", ffmpeg=settings.ffmpeg)
-        os.replace(tmp, out)
+        x.astype(np.float32).tofile(pcm)
+        with atomic.replacing(out) as tmp:
+            run_ffmpeg(["-f", "f32le", "-ar", str(SR), "-ac", "2", "-i", str(pcm), "-c:a", "aac", "-b:a", "160k",
+                        str(tmp)], item_id="audio", what="audio encode failed", ffmpeg=settings.ffmpeg)
     finally:
         pcm.unlink(missing_ok=True)
-    meta.write_text(json.dumps({"lufs": lufs, "tp": tp}))
+    atomic.write_text(meta, json.dumps({"lufs": lufs, "tp": tp}))
     return out, lufs, tp
 
 
@@ -456,11 +456,11 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
         seg.path = cache / f"seg-{seg.key}.mp4"
     audio_key = _h([RENDER_VERSION, total_samples, timeline.model_dump(mode="json", include={"voiceover", "music",
                                                                                                "audio"})])
-    final_key = _h([[s.key for s in segs], audio_key, _audio_inputs_fp(timeline)])
+    final_key = _h([[s.key for s in segs], audio_key, _audio_inputs_fp(timeline), "tag:" + MP4_TAG])
     final = cache / f"final-{final_key}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
-        shutil.copyfile(final, out)
+        atomic.copy_file(final, out)
         meta = json.loads(final.with_suffix(".json").read_text()) if final.with_suffix(".json").exists() else {}
         return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=True,
                             segments_rendered=0, segments_total=len(segs), audio_lufs=meta.get("lufs"),
@@ -484,20 +484,31 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
         apath, lufs, tp = audio_future.result()
         if p and task is not None:
             p.advance(task)
-        lst = cache / f"concat-{final_key}.txt"
-        lst.write_text("".join(f"file '{s.path}'\n" for s in segs))
-        tmp_final = final.with_name(final.stem + ".tmp.mp4")
-        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(lst), "-i", str(apath), "-map", "0:v", "-map", "1:a",
-                    "-c", "copy",
-                    "-movflags", "+faststart", str(tmp_final)], item_id="mux", what="final mux failed",
-                   ffmpeg=settings.ffmpeg)
-        lst.unlink(missing_ok=True)
-        os.replace(tmp_final, final)
-        final.with_suffix(".json").write_text(json.dumps({"lufs": lufs, "tp": tp}))
-    shutil.copyfile(final, out)
+        lst = atomic.temp_path(cache / f"concat-{final_key}.txt")
+        try:
+            lst.write_text("".join(concat_line(s.path) for s in segs if s.path is not None), encoding="utf-8")
+            with atomic.replacing(final) as tmp_final:
+                run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(lst), "-i", str(apath), "-map", "0:v",
+                            "-map", "1:a", "-c", "copy", "-metadata", f"comment={MP4_TAG}",
+                            "-movflags", "+faststart", str(tmp_final)], item_id="mux", what="final mux failed",
+                           ffmpeg=settings.ffmpeg)
+        finally:
+            lst.unlink(missing_ok=True)
+        atomic.write_text(final.with_suffix(".json"), json.dumps({"lufs": lufs, "tp": tp}))
+    atomic.copy_file(final, out)
     return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=False,
                         segments_rendered=len(todo), segments_total=len(segs), audio_lufs=lufs,
                         audio_true_peak_db=tp)
+
+
+def concat_line(path: Path | str) -> str:
+    """One entry of an ffmpeg concat list: single-quoted, each `'` written as `'\\''` (the demuxer's escaping).
+
+    Unescaped, a `'` anywhere in the path (e.g. in CUTPILOT_HOME) ends the quote and the mux fails."""
+    s = str(path)
+    if "\n" in s or "\r" in s:
+        raise RenderError(f"cannot list a path with a line break for ffmpeg: {s!r}", item_id="mux")
+    return "file '" + s.replace("'", "'\\''") + "'\n"
 
 
 def settings_jobs(settings: Settings) -> int:
@@ -508,14 +519,10 @@ def settings_jobs(settings: Settings) -> int:
 def _encode_segment(tl: Timeline, seg: _Seg, caps: list[CaptionImage], card_pngs: dict[str, Path], cache: Path,
                     probes: dict[str, Any], quality: str, settings: Settings) -> None:
     assert seg.path is not None
-    tmp = seg.path.with_name(f"{seg.path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.mp4")
     item_id = "+".join(i.id for i in seg.items) or "gap"
     args = _segment_graph(tl, seg, caps, card_pngs, cache, probes, quality)
-    try:
+    with atomic.replacing(seg.path) as tmp:
         run_ffmpeg([*args, str(tmp)], item_id=item_id, what="segment encode failed", ffmpeg=settings.ffmpeg)
-        os.replace(tmp, seg.path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _audio_inputs_fp(tl: Timeline) -> list[Any]:
