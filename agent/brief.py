@@ -18,7 +18,7 @@ ASPECT = re.compile(r"(9\s*[:：x/]\s*16|16\s*[:：x/]\s*9|1\s*[:：x/]\s*1|4\s*
 # Any ratio written N:M (or N比M): "7:3" is an aspect the renderer does not make, said so rather than ignored.
 # Clock times ("8:30", "20:00") are not ratios: a two-digit second number other than 10, 16 or 21 is a time.
 ANY_ASPECT = re.compile(r"(?<![\d:.])(\d{1,2})\s*(?:[:：]|比)\s*(\d{1,2})(?![\d:])(?!\s*(?:am|pm|点|分))", re.I)
-_CLAUSE = re.compile(r"(?<=[。！？!?；;\n])|(?<=[.:：])\s+")
+_CLAUSE = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.)\s+")
 
 PLATFORM_ASPECT: dict[str, str] = {
     "抖音": "9:16", "douyin": "9:16", "tiktok": "9:16", "快手": "9:16", "kuaishou": "9:16", "视频号": "9:16",
@@ -100,8 +100,13 @@ def request_text(text: str) -> str:
     return " ".join(p.strip() for p in parts if not is_injection(p)).strip()
 
 
+_CLOSING = re.compile(r"(end(?:ing)? (?:on|with)|finish(?:ing)? with|close with|wrap up with)[^,，。.;；]*|"
+                      r"以[^，,。；;]{1,12}(结尾|收尾)|(结尾|最后)[^，,。；;]{0,12}")
+
+
 def angle_family(text: str) -> AngleFamily | None:
-    low = fold(text)
+    """The family of what the text leads with; how it should end ("end with free shipping") is not its angle."""
+    low = _CLOSING.sub(" ", fold(text))
     for fam, keys in FAMILY_WORDS:
         if any(k in low for k in keys):
             return fam

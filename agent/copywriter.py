@@ -37,12 +37,11 @@ BODY: dict[SlotRole, tuple[list[str], list[str]]] = {
                              ["Meet {name}: {point}.", "Meet {name}.", "{name}."]),
     SlotRole.feature_demo: (["{point}，一看就懂", "{point}", "{name}，看得见"],
                             ["{Point}, and you can see it.", "{Point}.", "See {name} work."]),
-    SlotRole.brand: (["{name}：{point}", "值得信赖的{name}", "{name}"],
-                     ["{name}: {point}.", "Trust {name}.", "{name}."]),
-    SlotRole.spokesperson: (["她也在用{name}：{point}", "她也在用{name}", "{name}"],
-                            ["She swears by {name}: {point}.", "She swears by {name}.", "{name}."]),
-    SlotRole.social_proof: (["{audience}都爱{name}：{point}", "{audience}都爱{name}", "{name}好评"],
-                            ["{Audience} love {name}: {point}.", "{Audience} love {name}.", "Loved: {name}."]),
+    SlotRole.brand: (["{name}：{point}", "{point}", "{name}"], ["{name}: {point}.", "{Point}.", "{name}."]),
+    SlotRole.spokesperson: (["{name}：{point}", "{point}", "{name}"], ["{name}: {point}.", "{Point}.", "{name}."]),
+    SlotRole.social_proof: (["为{audience}而做：{point}", "{point}", "为{audience}而做的{name}", "{name}"],
+                            ["Made for {audience}: {point}.", "{Point}.", "{name}, made for {audience}.",
+                             "{name}."]),
     SlotRole.offer_cta: (["{offer}，{name}立即下单", "{offer}，立即下单", "{name}，立即下单"],
                          ["{Offer}. Get {name} today.", "{Offer}. Shop now.", "Get {name} today."]),
 }
@@ -102,6 +101,12 @@ def _fill(tmpl: str, values: dict[str, str]) -> str | None:
     return out
 
 
+def _forms(point: str) -> list[str]:
+    """A selling point as written, then its first clause ("齿轮真的会转，方向盘真的能打" → "齿轮真的会转")."""
+    first = re.split(r"[，,；;：:]", point, maxsplit=1)[0].strip()
+    return [point] if not first or first == point else [point, first]
+
+
 def _clean_point(p: str, lang: str) -> str:
     p = p.strip().rstrip("。.!！")
     return p if lang == "zh" else p[:1].lower() + p[1:] if p[:2] != p[:2].upper() else p
@@ -115,11 +120,11 @@ class Copywriter:
         self.used_points: set[str] = set()
 
     def _values(self, point: str) -> dict[str, str]:
-        aud = self.facts.audience or ("大家" if self.lang == "zh" else "")
-        if self.lang == "en" and aud and CJK.search(aud):
+        aud = self.facts.audience or ""
+        if (self.lang == "en") == bool(CJK.search(aud)):  # an audience is said only in its own language
             aud = ""
         return {"name": self.facts.name, "point": point, "angle": _angle(self.brief, self.lang),
-                "offer": (self.facts.offer or "").rstrip("。.!！"), "audience": aud or "customers"}
+                "offer": (self.facts.offer or "").rstrip("。.!！"), "audience": aud}
 
     def _points(self) -> list[str]:
         fresh = [p for p in self.facts.points if p not in self.used_points]
@@ -145,17 +150,20 @@ class Copywriter:
         else:
             variants = BODY[role][0 if zh else 1]
         fallback: str | None = None
-        for point in self._points():
-            values = self._values(_clean_point(point, self.lang))
-            for v in variants:
-                text = _fill(v, values)
-                if text is None:
-                    continue
-                fallback = fallback or text
-                if within_budget(text, seconds, self.lang) and not self._banned(text):
-                    if point and "{point}" in v.lower():
-                        self.used_points.add(point)
-                    return text
+        with_point = [v for v in variants if "{point}" in v.lower()]
+        plain = [v for v in variants if "{point}" not in v.lower()]
+        tries = [(v, point, said) for point in self._points() if point for said in _forms(point)
+                 for v in with_point]  # a selling point (whole, else its first clause) beats a plain line
+        tries += [(v, "", "") for v in plain]
+        for v, point, said in tries:
+            text = _fill(v, self._values(_clean_point(said, self.lang)))
+            if text is None:
+                continue
+            fallback = fallback or text
+            if within_budget(text, seconds, self.lang) and not self._banned(text):
+                if point:
+                    self.used_points.add(point)
+                return text
         angle = _angle(self.brief, self.lang)
         text = fallback or self.facts.name or (_cap(angle) + ("！" if zh else ".") if angle else "")
         text = text or ("看看它的表现" if zh else "See it for yourself.")

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
-from agent import steps
+from agent import rules, steps
 from agent.assemble import assemble
 from agent.brain.base import Brain
 from agent.brain.offline import OfflineBrain
@@ -136,6 +136,13 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
         brief = Brief.model_validate(state["brief"])
         sb = _fallback(deps, run, "storyboard", lambda b: b.storyboard(brief, run),
                        lambda: offline.storyboard(brief, run))
+        assert deps.tools is not None
+        pace = deps.tools.voice_pace(brief.lang)
+        if pace is not None:  # a slower voice gets shorter lines from the start (the budget is what it can say)
+            share = round(min(1.0, pace / rules.budget(1.0, brief.lang)), 3)
+            if share < sb.line_budget:
+                sb = sb.model_copy(update={"line_budget": share})
+                run.warn(f"the {brief.lang} voice speaks {pace:g} units/s; lines use {share:.0%} of the budget")
         idx = list(range(len(sb.slots)))
         return {"storyboard": sb.model_dump(mode="json"), "dirty_fetch": idx, "dirty_script": idx, "voice": {},
                 "music": None, "run": run.model_dump(mode="json")}

@@ -14,6 +14,7 @@ from agent.rules import CJK, MIN_SCORE, fold, is_injection, trim_to_budget, with
 from agent.runrecord import RunRecord, SearchLog
 from agent.sources import ClipSource
 from agent.state import Candidate, MusicTrack, VoiceTrack
+from agent.templates import hook_family
 from agent.toolbox import SpeechVerdict, Toolbox
 from cutpilot.errors import CutpilotError
 from cutpilot.models import ClipFormat, ClipRecord, ContentType, parse_formats
@@ -335,7 +336,13 @@ def _clip_lang(text: str) -> str:
     return "zh" if CJK.search(text) else "en"
 
 
-Hear = Callable[[ClipChoice, str], SpeechVerdict | None]
+Hear = Callable[[ClipChoice, str, list[str]], SpeechVerdict | None]
+
+
+def vocabulary(sb: Storyboard, product: Any) -> list[str]:
+    """Names the recogniser is told when it checks a take: the product's, as the viewer reads them on screen."""
+    names = [sb.brief.product or ""] + (list(product.names()) if product is not None else [])
+    return [n for n in dict.fromkeys(names) if n]
 
 
 def grounding_terms(sb: Storyboard, product: Any) -> list[str]:
@@ -348,7 +355,7 @@ def grounding_terms(sb: Storyboard, product: Any) -> list[str]:
     return [fold(t) for t in terms if t and len(t.strip()) >= 2]
 
 
-def speech_fits_role(s: Slot, rec: ClipRecord | None, terms: list[str]) -> bool:
+def speech_fits_role(s: Slot, rec: ClipRecord | None, terms: list[str], family: str = "pain") -> bool:
     """A clip's own words serve its slot: a CTA needs words of an offer; any other role needs a clip of one of the
     role's content types, or words that name the product, a selling point or the angle."""
     c = s.chosen
@@ -357,12 +364,26 @@ def speech_fits_role(s: Slot, rec: ClipRecord | None, terms: list[str]) -> bool:
     t = fold(c.transcript)
     if s.role == SlotRole.offer_cta:
         return any(w in t for w in OFFER_SPEECH)
+    if s.role == SlotRole.hook and s.index == 0:
+        return hook_speech_fits(t, family, terms)
     if rec is not None and rec.content_type in ROLE_CONTENT_TYPES[s.role]:
         return True
     return any(term in t for term in terms)
 
 
-def clip_audio_ok(s: Slot, lang: str, records: dict[str, ClipRecord], terms: list[str] | None = None) -> bool:
+def hook_speech_fits(t: str, family: str, terms: list[str]) -> bool:
+    """A clip's own words may open the ad only when they say what the brief leads with: the angle's family (a pain
+    line for a pain brief, the fun for a fun brief, the deal for an offer brief), or the angle itself."""
+    from agent.brief import angle_family
+
+    if family == "offer":
+        return any(w in t for w in OFFER_SPEECH)
+    said = angle_family(t)
+    return said == family
+
+
+def clip_audio_ok(s: Slot, lang: str, records: dict[str, ClipRecord], terms: list[str] | None = None,
+                  family: str = "pain") -> bool:
     """Keep a clip's own speech when it is in the ad's language, serves the slot, fits it and is not an
     instruction."""
     c = s.chosen
@@ -373,7 +394,7 @@ def clip_audio_ok(s: Slot, lang: str, records: dict[str, ClipRecord], terms: lis
         return False
     if is_injection(c.transcript) or _clip_lang(c.transcript) != lang:
         return False
-    if terms is not None and not speech_fits_role(s, rec, terms):
+    if terms is not None and not speech_fits_role(s, rec, terms, family):
         return False
     dur = (c.end or 0) - (c.start or 0)
     return 0 < dur <= _speech_limit(s)
@@ -409,6 +430,59 @@ def sentence_cut(s: Slot, rec: ClipRecord | None) -> ClipChoice | None:
     return c.model_copy(update={"end": end, "transcript": text})
 
 
+_SPEECH_TOKEN = re.compile(r"[a-z0-9']+|[\u4e00-\u9fff]|\|")
+
+
+def _speech_tokens(text: str, terms: list[str]) -> list[str]:
+    """Words (en) and characters (zh) of folded text; grounding terms become a break no run can cross."""
+    t = fold(text)
+    for term in sorted(terms, key=len, reverse=True):
+        t = t.replace(term, " | ")
+    return _SPEECH_TOKEN.findall(t)
+
+
+def _longest_run(a: list[str], b: list[str]) -> int:
+    best, prev = 0, [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            if x == y and x != "|":
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
+
+
+def borrowed_speech(line: str, i: int, sb: Storyboard, records: dict[str, ClipRecord], terms: list[str]
+                    ) -> str | None:
+    """The clip whose transcript slot i's written line repeats, if any. A clip's words are heard only as its own
+    audio in its own slot: a planner line that repeats another clip's words (or its own clip's words that read as
+    instructions) would voice or caption footage text as narration, which is how an instruction hidden in a
+    transcript gets past the guard. Product names, selling points, offer and angle (`terms`) are the facts'
+    words, not the clip's, and do not count."""
+    mine = _speech_tokens(line, terms)
+    words = [t for t in mine if t != "|"]
+    en = not CJK.search(line)
+    if len(words) < (2 if en else 3):
+        return None
+    own = sb.slots[i].chosen
+    seen: dict[str, str] = {}
+    for s in sb.slots:
+        for c in [s.chosen, *s.alternates]:
+            if c is not None and c.transcript.strip():
+                seen.setdefault(c.clip_id, c.transcript)
+    for cid, rec in records.items():
+        if rec.transcript.strip():
+            seen.setdefault(cid, rec.transcript)
+    for cid, text in seen.items():
+        if own is not None and cid == own.clip_id and not is_injection(text):
+            continue  # its own clean speech may ground its own line
+        run = _longest_run(mine, _speech_tokens(text, terms))
+        if run >= (2 if en else 3) and (run >= 0.5 * len(words) or run >= (5 if en else 8)):
+            return cid
+    return None
+
+
 def script(
     sb: Storyboard, indexes: list[int], brain: Brain, run: RunRecord, records: dict[str, ClipRecord],
     *, product: Any = None, hear: Hear | None = None,
@@ -419,6 +493,7 @@ def script(
     lang = sb.captions_lang or sb.brief.lang
     voice_lang = sb.brief.lang
     terms = grounding_terms(sb, product)
+    family = hook_family(sb.brief)
     banned = [fold(b) for b in (getattr(product, "banned_claims", None) or []) if b.strip()]
     slots = list(sb.slots)
     need_brain: list[int] = []
@@ -431,15 +506,16 @@ def script(
             slots[i] = s.model_copy(update={"line_source": "voiceover"})
             need_brain.append(i)
             continue
-        if s.chosen is not None and not clip_audio_ok(s, voice_lang, records, terms):
+        if s.chosen is not None and not clip_audio_ok(s, voice_lang, records, terms, family):
             cut = sentence_cut(s, records.get(s.chosen.clip_id))
-            if cut is not None and clip_audio_ok(s.model_copy(update={"chosen": cut}), voice_lang, records, terms):
+            if cut is not None and clip_audio_ok(s.model_copy(update={"chosen": cut}), voice_lang, records, terms,
+                                                 family):
                 run.warn(f"slot {i}: clip {cut.clip_id} trimmed to its sentence end at {cut.end:.2f} s")
                 s = s.model_copy(update={"chosen": cut})
         names_ok = not (i == 0 and sb.hook_names_product and sb.brief.product
                         and fold(sb.brief.product) not in fold(s.chosen.transcript if s.chosen else ""))
-        if names_ok and clip_audio_ok(s, voice_lang, records, terms) and s.chosen is not None:
-            verdict = hear(s.chosen, voice_lang) if hear is not None else None
+        if names_ok and clip_audio_ok(s, voice_lang, records, terms, family) and s.chosen is not None:
+            verdict = hear(s.chosen, voice_lang, vocabulary(sb, product)) if hear is not None else None
             if verdict is not None:
                 run.voice_checks.append({"slot": i, "kind": "clip_audio", "clip_id": s.chosen.clip_id,
                                          "text": s.chosen.transcript, **verdict.record()})
@@ -478,6 +554,10 @@ def script(
                 lang == "zh" and not CJK.search(line)):
             if line:
                 run.warn(f"slot {i}: the brain's line is not a usable {lang} line; the offline line instead")
+            line = fallback[i]
+        copied = borrowed_speech(line, i, sb, records, terms) if line != fallback[i] else None
+        if copied is not None:
+            run.warn(f"slot {i}: the brain's line repeats the speech of clip {copied}; the offline line instead")
             line = fallback[i]
         room = s.target_s * sb.line_budget
         if not within_budget(line, room, lang):
@@ -563,7 +643,7 @@ def fill_gaps(
 
 def synth_voice(
     sb: Storyboard, indexes: list[int], voice: dict[int, VoiceTrack], tools: Toolbox, out_dir: Path, run: RunRecord,
-    *, check: bool = True,
+    *, check: bool = True, product: Any = None,
 ) -> tuple[Storyboard, dict[int, VoiceTrack]]:
     """TTS for voiceover slots (the clip-audio slots speak for themselves). Each take is checked by an ASR round
     trip: a line the recogniser cannot recover is not voiced; it stays on screen as a caption over music and clip
@@ -583,9 +663,28 @@ def synth_voice(
             slots[i] = s.model_copy(update={"line_source": "caption"})
             out.pop(i, None)
             continue
+        room = voice_room(s)
+        if float(r.duration_s) > room:  # the voice speaks slower than the budget assumed: say less, or show it
+            short = _shorter_for(s.line, float(r.duration_s), room, lang)
+            r2 = None
+            if short and short != s.line:
+                try:
+                    r2 = tools.tts(short, lang=lang, out_dir=out_dir)
+                except CutpilotError:
+                    r2 = None
+            if r2 is None or float(r2.duration_s) > room * 1.05:
+                run.warn(f"slot {i}: the voiced line takes {float(r.duration_s):.1f} s, more than its shot's "
+                         f"{room:.1f} s; shown as a caption, not voiced")
+                slots[i] = s.model_copy(update={"line_source": "caption"})
+                out.pop(i, None)
+                continue
+            run.warn(f"slot {i}: {s.line!r} takes {float(r.duration_s):.1f} s to say (shot {room:.1f} s); "
+                     f"voiced as {short!r}")
+            s = slots[i] = s.model_copy(update={"line": short})
+            r = r2
         provider = str(getattr(r, "provider", "tts"))
         if check:
-            verdict = tools.check_speech(Path(r.path), s.line, lang=lang)
+            verdict = tools.check_speech(Path(r.path), s.line, lang=lang, vocabulary=vocabulary(sb, product))
             if verdict is not None:
                 run.voice_checks.append({"slot": i, "kind": "voiceover", "text": s.line, "provider": provider,
                                          **verdict.record()})
@@ -600,6 +699,26 @@ def synth_voice(
         run.generated.append({"slot": i, "kind": "tts", "tool": "tools.tts", "path": str(r.path),
                               "provider": provider})
     return sb.model_copy(update={"slots": slots}), out
+
+
+def voice_room(s: Slot) -> float:
+    """Seconds a voiced line may take in its shot: the hook stays within the first 3 s; other shots may stretch
+    a little (assembly gives a voiced shot room for its words)."""
+    if s.index == 0 and s.role == SlotRole.hook:
+        return min(3.0, s.target_s + 0.5) - 0.2
+    return s.target_s * 1.2 + 0.3
+
+
+def _shorter_for(line: str, took_s: float, room_s: float, lang: str) -> str:
+    """The line cut (on a clause or word boundary) to what this voice can say in `room_s`, at its measured pace."""
+    from agent.rules import EN_WORDS_PER_S, ZH_CHARS_PER_S, speech_units
+
+    units = speech_units(line, lang)
+    if units <= 0 or took_s <= 0:
+        return line
+    fits = units * room_s / took_s * 0.95
+    per_s = ZH_CHARS_PER_S if lang == "zh" else EN_WORDS_PER_S
+    return trim_to_budget(line, max(0.3, fits / per_s), lang)
 
 
 def make_music(sb: Storyboard, current: MusicTrack | None, tools: Toolbox, out_dir: Path,

@@ -54,19 +54,30 @@ class Toolbox:
         self._count("tts")
         return _need("tools.tts").tts(text, lang=lang, settings=self.settings, out_dir=out_dir)
 
-    def check_speech(self, path: Path, text: str, *, lang: str) -> SpeechVerdict | None:
-        """ASR round trip of a take against its text (cached by content); None when the check cannot run."""
+    def voice_pace(self, lang: str) -> float | None:
+        """Units per second the voice for `lang` speaks (None: the planner's budget holds)."""
+        try:
+            pace = _need("tools.tts").pace(lang, self.settings)
+            return float(pace) if pace is not None else None
+        except ToolMissingError:
+            return None
+
+    def check_speech(self, path: Path, text: str, *, lang: str, vocabulary: list[str] | None = None
+                     ) -> SpeechVerdict | None:
+        """ASR round trip of a take against its text (cached by content); None when the check cannot run.
+        `vocabulary`: the product's names, which the recogniser is told (a viewer reads them on screen)."""
         if not getattr(self.settings, "voice_check", True):
             return None
         self._count("check_speech")
         try:
             r = _need("tools.voicecheck").check_speech(path, text, lang, self.settings,
-                                                       cache_dir=self.settings.home / "voice-checks")
+                                                       cache_dir=self.settings.home / "voice-checks",
+                                                       vocabulary=vocabulary or [])
         except CutpilotError:
             return None
         return SpeechVerdict(ok=bool(r.ok), error=float(r.error), heard=str(r.heard), threshold=float(r.threshold))
 
-    def hear_clip(self, choice: ClipChoice, lang: str) -> SpeechVerdict | None:
+    def hear_clip(self, choice: ClipChoice, lang: str, vocabulary: list[str] | None = None) -> SpeechVerdict | None:
         """The same check on a clip's own speech: its audio range cut to a WAV (cached), against its transcript."""
         if not getattr(self.settings, "voice_check", True) or not choice.source or choice.start is None:
             return None
@@ -85,7 +96,7 @@ class Toolbox:
                 part.replace(wav)
         except CutpilotError:
             return None
-        return self.check_speech(wav, choice.transcript, lang=lang)
+        return self.check_speech(wav, choice.transcript, lang=lang, vocabulary=vocabulary)
 
     def music(self, duration_s: float, mood: str, *, out_dir: Path) -> Any:
         self._count("music")

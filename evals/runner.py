@@ -101,28 +101,29 @@ def render_facts(path: Path, settings: Settings) -> RenderFacts:
 
 def speech_spans(tl: Timeline) -> list[tuple[int, int]]:
     """Where the ad means to be heard: its voiceover items and the clips that play their own speech."""
-    spans = [(v.start_ms, v.start_ms + v.duration_ms) for v in tl.voiceover]
+    spans = [(v.start_ms, v.start_ms + (v.duration_ms or tl.duration_ms - v.start_ms)) for v in tl.voiceover]
     spans += [(v.start_ms, v.end_ms) for v in tl.video if isinstance(v, ClipItem) and v.audio]
     return sorted(spans)
 
 
-def heard_text(path: Path, lang: str, settings: Settings, spans: list[tuple[int, int]] | None = None) -> str:
+def heard_text(path: Path, lang: str, settings: Settings, spans: list[tuple[int, int]] | None = None,
+               vocabulary: tuple[str, ...] = ()) -> str:
     """What the packaged Whisper hears in a rendered ad, language forced to the ad's: in the stretches where the
     ad speaks when they are given (the same transcriber as the synthesis-time ASR gate), else the whole track."""
     from tools.voicecheck import transcribe_spans, transcribe_text
 
     if spans is not None:
-        return transcribe_spans(path, spans, lang, settings) if spans else ""
-    return transcribe_text(path, lang, settings)
+        return transcribe_spans(path, spans, lang, settings, vocabulary=vocabulary) if spans else ""
+    return transcribe_text(path, lang, settings, vocabulary)
 
 
 def listen(facts: RenderFacts, path: Path, lang: str, settings: Settings,
-           spans: list[tuple[int, int]] | None = None) -> RenderFacts:
+           spans: list[tuple[int, int]] | None = None, vocabulary: tuple[str, ...] = ()) -> RenderFacts:
     """The render facts plus what was heard; an ASR failure is recorded (the scorer fails it), not raised."""
     if not facts.has_audio:
         return facts.model_copy(update={"heard_text": ""})
     try:
-        return facts.model_copy(update={"heard_text": heard_text(path, lang, settings, spans)})
+        return facts.model_copy(update={"heard_text": heard_text(path, lang, settings, spans, vocabulary)})
     except Exception as e:  # a broken ASR pass must not hide the render's other scores
         msg = e.one_line() if isinstance(e, CutpilotError) else f"{type(e).__name__}: {e}"
         return facts.model_copy(update={"asr_error": msg[:300]})
@@ -145,6 +146,13 @@ def product_facts(brief: Brief, book: ProductBook | None) -> tuple[str, ...]:
         return fallback
     facts = [*fallback, *p.names(), *p.selling_points, *p.selling_points_en, p.offer or "", p.offer_en or ""]
     return tuple(dict.fromkeys(f for f in facts if f))
+
+
+def product_names(brief: Brief, book: ProductBook | None) -> tuple[str, ...]:
+    """The product's names (the vocabulary a viewer reads on screen and the recogniser is told)."""
+    p = (book.get(brief.product) or book.match(brief.product)) if (book and brief.product) else None
+    names = ([brief.product] if brief.product else []) + (p.names() if p is not None else [])
+    return tuple(dict.fromkeys(names))
 
 
 def _slots(sb: Storyboard, gl: GoldenLibrary) -> list[dict[str, Any]]:
@@ -213,7 +221,7 @@ def run_case(case: Case, ctx: Ctx) -> list[Row]:
         facts = None
         if ad is not None:
             facts = listen(render_facts(ad, ctx.gl.settings), ad, res.storyboard.brief.lang, ctx.gl.settings,
-                           speech_spans(res.timeline))
+                           speech_spans(res.timeline), product_names(res.storyboard.brief, ctx.products))
     except Exception as e:  # a failing case is a result, not a crash of the eval
         return [_error_row(case, 0, e, time.perf_counter() - t0)]
     out = _outputs(res.storyboard, res.timeline, res.run.model_dump(mode="json"), ctx, wall, facts)

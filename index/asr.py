@@ -94,8 +94,11 @@ def _to_simplified(text: str) -> str:
     return str(zhconv.convert(text, "zh-cn"))
 
 
-def transcribe(audio: str | Path, settings: Settings, *, language: str | None = None) -> Transcript:
-    """Transcribe a WAV (16 kHz mono) with word timestamps; Chinese comes back in simplified characters."""
+def transcribe(audio: str | Path, settings: Settings, *, language: str | None = None,
+               vocabulary: str | None = None) -> Transcript:
+    """Transcribe a WAV (16 kHz mono) with word timestamps; Chinese comes back in simplified characters.
+    `vocabulary` primes the decoder with names it cannot know (a brand, a product), as a listener who reads them
+    on screen knows them."""
     model = load_model(settings)
     try:
         # VAD skips silence and room tone (Whisper invents words there: "おはようございます" on a LEGO shot);
@@ -109,6 +112,7 @@ def transcribe(audio: str | Path, settings: Settings, *, language: str | None = 
             vad_filter=True,
             vad_parameters={"min_silence_duration_ms": 500, "speech_pad_ms": 200},
             condition_on_previous_text=False,
+            initial_prompt=vocabulary or None,
         )
         segs = list(segments)
     except Exception as e:  # decoder errors on broken audio

@@ -94,13 +94,13 @@ def test_heard_text_listens_where_the_ad_speaks(tmp_path: Path) -> None:
 def test_listen_records_an_asr_failure_instead_of_raising(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     facts = RenderFacts(duration_s=1.0, has_video=True, has_audio=True)
 
-    def boom(path: Path, lang: str, settings: Settings, spans: Any = None) -> str:
+    def boom(path: Path, lang: str, settings: Settings, spans: Any = None, vocabulary: Any = ()) -> str:
         raise MediaError("speech recognition failed")
 
     monkeypatch.setattr(R, "heard_text", boom)
     out = R.listen(facts, tmp_path / "ad.mp4", "en", Settings(home=tmp_path))
     assert out.heard_text is None and out.asr_error and "speech recognition failed" in out.asr_error
-    monkeypatch.setattr(R, "heard_text", lambda path, lang, settings, spans=None: "ok")
+    monkeypatch.setattr(R, "heard_text", lambda path, lang, settings, spans=None, vocabulary=(): "ok")
     assert R.listen(facts, tmp_path / "ad.mp4", "en", Settings(home=tmp_path)).heard_text == "ok"
     silent = facts.model_copy(update={"has_audio": False})
     assert R.listen(silent, tmp_path / "ad.mp4", "en", Settings(home=tmp_path)).heard_text == ""

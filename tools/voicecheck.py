@@ -57,18 +57,24 @@ def _to_wav16k(src: Path, dest: Path, settings: Settings) -> Path:
     return dest
 
 
-def transcribe_text(path: Path, lang: str, settings: Settings) -> str:
-    """What Whisper hears in a WAV or a video (audio resampled to 16 kHz mono first), language forced."""
+def _prompt(vocabulary: list[str] | tuple[str, ...]) -> str | None:
+    names = [v.strip() for v in vocabulary if v and v.strip()]
+    return "、".join(dict.fromkeys(names)) or None
+
+
+def transcribe_text(path: Path, lang: str, settings: Settings, vocabulary: list[str] | tuple[str, ...] = ()) -> str:
+    """What Whisper hears in a WAV or a video (audio resampled to 16 kHz mono first), language forced;
+    `vocabulary` (product and brand names) primes it with names no recogniser knows."""
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise MediaError(f"voice check: {path} is missing or empty")
     with tempfile.TemporaryDirectory(prefix="cutpilot-voicecheck-") as d:
         wav = _to_wav16k(path, Path(d) / "speech.wav", settings)
-        return transcribe(wav, settings, language=metric_lang(lang)).text
+        return transcribe(wav, settings, language=metric_lang(lang), vocabulary=_prompt(vocabulary)).text
 
 
 def transcribe_spans(path: Path, spans_ms: list[tuple[int, int]], lang: str, settings: Settings,
-                     *, pad_ms: int = 250) -> str:
+                     *, pad_ms: int = 250, vocabulary: list[str] | tuple[str, ...] = ()) -> str:
     """What Whisper hears in each of the given stretches of a render, joined in order.
 
     WHY: a 30 s ad whose speech is a few seconds under a music bed often decodes to nothing as one window (the
@@ -95,7 +101,8 @@ def transcribe_spans(path: Path, spans_ms: list[tuple[int, int]], lang: str, set
                 o.setsampwidth(width)
                 o.setframerate(sr)
                 o.writeframes(frames[i0 * width:i1 * width])
-            parts.append(transcribe(piece, settings, language=metric_lang(lang)).text.strip())
+            parts.append(transcribe(piece, settings, language=metric_lang(lang),
+                                    vocabulary=_prompt(vocabulary)).text.strip())
     return ("" if metric_lang(lang) == "zh" else " ").join(p for p in parts if p)
 
 
@@ -104,7 +111,8 @@ def _model_id(settings: Settings) -> str:
     return f"{d.name}:{(d / 'model.bin').stat().st_size}"
 
 
-def check_speech(path: Path, expected: str, lang: str, settings: Settings, *, cache_dir: Path) -> SpeechCheck:
+def check_speech(path: Path, expected: str, lang: str, settings: Settings, *, cache_dir: Path,
+                 vocabulary: list[str] | tuple[str, ...] = ()) -> SpeechCheck:
     """Transcribe `path` and score it against `expected`; ok when the error is at most the language's threshold
     (`voice_check_max_cer` / `voice_check_max_wer`). Cached in `cache_dir` by content."""
     path = Path(path)
@@ -118,7 +126,7 @@ def check_speech(path: Path, expected: str, lang: str, settings: Settings, *, ca
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    h.update(json.dumps([CACHE_REV, " ".join(expected.split()), m, _model_id(settings)],
+    h.update(json.dumps([CACHE_REV, " ".join(expected.split()), m, _model_id(settings), _prompt(vocabulary)],
                         ensure_ascii=False).encode())
     key = h.hexdigest()
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -130,7 +138,7 @@ def check_speech(path: Path, expected: str, lang: str, settings: Settings, *, ca
             return SpeechCheck(heard=heard, error=err, ok=err <= threshold, threshold=threshold, cached=True)
         except (ValueError, KeyError, TypeError):
             pass  # a damaged entry is recomputed
-    heard = transcribe_text(path, m, settings)
+    heard = transcribe_text(path, m, settings, vocabulary)
     err = round(speech_error(expected, heard, m), 4)
     tmp = entry.with_name(f"{entry.name}.{os.getpid()}.part")
     tmp.write_text(json.dumps({"heard": heard, "error": err, "expected": expected, "lang": m,
