@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from cutpilot.outdir import check_out
 
 Planner = typer.Option("--planner", help="offline | llm (default: llm when an endpoint is configured)")
+# Option values are checked by the parser, before a library is opened or anything is planned; the ranges are
+# cutpilot.limits' (MIN_AD_S..MAX_AD_S), spelled out here because typer reads them at import time.
+Quality = Literal["draft", "standard", "high"]
+Aspect = Literal["9:16", "1:1", "4:5", "16:9"]
+Lang = Literal["zh", "en"]
+PlannerName = Literal["offline", "llm"]
 Force = typer.Option("--force", help="write into a non-empty --out folder that is not a cutpilot output")
 
 
@@ -31,6 +37,8 @@ def _open_library(settings: Any) -> Any:
 
 
 def _base(duration: float | None, aspect: str | None, product: str | None, lang: str | None) -> Any:
+    from pydantic import ValidationError
+
     from cutpilot.storyboard import Brief
 
     data: dict[str, Any] = {}
@@ -39,10 +47,12 @@ def _base(duration: float | None, aspect: str | None, product: str | None, lang:
             data[k] = v
     try:
         return Brief.model_validate(data) if data else None
-    except Exception as e:
+    except ValidationError as e:
         from cutpilot.errors import InputError
 
-        raise InputError(f"bad option: {str(e).splitlines()[-1].strip()}") from None
+        err = e.errors()[0]
+        opt = {"duration_s": "--duration"}.get(str(err["loc"][0]), f"--{err['loc'][0]}")
+        raise InputError(f"bad value for {opt}: {err['msg']}") from None
 
 
 def _print_result(r: Any, as_json: bool) -> None:
@@ -111,14 +121,14 @@ def register(app: typer.Typer) -> None:
     @app.command("make")
     def make_cmd(
         brief: Annotated[str, typer.Argument(help="what ad to make, zh or en")],
-        duration: Annotated[float | None, typer.Option("--duration", help="seconds")] = None,
-        aspect: Annotated[str | None, typer.Option("--aspect", help="9:16 | 1:1 | 4:5 | 16:9")] = None,
-        product: Annotated[str | None, typer.Option("--product")] = None,
-        lang: Annotated[str | None, typer.Option("--lang", help="zh | en")] = None,
-        quality: Annotated[str, typer.Option("--quality", help="draft | standard | high")] = "draft",
+        duration: Annotated[float | None, typer.Option("--duration", min=3, max=180, help="seconds, 3–180")] = None,
+        aspect: Annotated[Aspect | None, typer.Option("--aspect", help="9:16 | 1:1 | 4:5 | 16:9")] = None,
+        product: Annotated[str | None, typer.Option("--product", help="at most 200 characters")] = None,
+        lang: Annotated[Lang | None, typer.Option("--lang", help="zh | en")] = None,
+        quality: Annotated[Quality, typer.Option("--quality", help="draft | standard | high")] = "draft",
         out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("out"),
         force: Annotated[bool, Force] = False,
-        planner: Annotated[str | None, Planner] = None,
+        planner: Annotated[PlannerName | None, Planner] = None,
         no_render: Annotated[bool, typer.Option("--no-render", help="plan only (no ad.mp4)")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
     ) -> None:
@@ -130,8 +140,8 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         lib = _open_library(settings)
         try:
-            r = make_ad(brief, settings=settings, library=lib, out_dir=out, planner=planner,  # type: ignore[arg-type]
-                        render=not no_render, quality=quality, base=_base(duration, aspect, product, lang))  # type: ignore[arg-type]
+            r = make_ad(brief, settings=settings, library=lib, out_dir=out, planner=planner,
+                        render=not no_render, quality=quality, base=_base(duration, aspect, product, lang))
         finally:
             lib.close()
         _print_result(r, as_json)
@@ -140,8 +150,8 @@ def register(app: typer.Typer) -> None:
     def chat_cmd(
         brief: Annotated[str | None, typer.Argument(help="the request (asked for when omitted)")] = None,
         out: Annotated[Path, typer.Option("--out")] = Path("out"),
-        quality: Annotated[str, typer.Option("--quality")] = "draft",
-        planner: Annotated[str | None, Planner] = None,
+        quality: Annotated[Quality, typer.Option("--quality")] = "draft",
+        planner: Annotated[PlannerName | None, Planner] = None,
         force: Annotated[bool, Force] = False,
     ) -> None:
         """Interactive: request → storyboard → approve / revise → render (resumable by thread id)."""
@@ -155,8 +165,8 @@ def register(app: typer.Typer) -> None:
         text = brief or Prompt.ask("what ad should I make?")
         lib = _open_library(settings)
         try:
-            turn = start_chat(text, settings=settings, library=lib, out_dir=out, planner=planner,  # type: ignore[arg-type]
-                              quality=quality)  # type: ignore[arg-type]
+            turn = start_chat(text, settings=settings, library=lib, out_dir=out, planner=planner,
+                              quality=quality)
             _chat_loop(turn, settings, lib)
         finally:
             lib.close()
@@ -189,8 +199,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out")] = Path("batch-out"),
         force: Annotated[bool, Force] = False,
         jobs: Annotated[int, typer.Option("--jobs", min=1, max=8)] = 1,
-        quality: Annotated[str, typer.Option("--quality")] = "draft",
-        planner: Annotated[str | None, Planner] = None,
+        quality: Annotated[Quality, typer.Option("--quality")] = "draft",
+        planner: Annotated[PlannerName | None, Planner] = None,
         no_render: Annotated[bool, typer.Option("--no-render")] = False,
     ) -> None:
         """Every brief × variants matrix; fail-and-continue; re-run to resume; writes summary.json."""

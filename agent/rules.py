@@ -16,26 +16,74 @@ MIN_SCORE = 0.15
 _PUNCT_END = "，,、；;：:。.!！?？…"
 
 # Phrases that mark text as an attempt to steer the planner. Transcripts are data: such a clip keeps its picture
-# but its words are never used as narration, and nothing in them changes the plan. Matching runs on a folded form
-# (width, case and whitespace normalised) so spacing and line breaks do not slip past it.
+# but its words are never used as narration, and nothing in them changes the plan. Matching runs on the guard form
+# (`guard_form`: width, case, whitespace, invisible characters and look-alike letters normalised) so spacing, line
+# breaks and full-width letters do not slip past it. The patterns name the act (ignore / forget / replace ... the
+# instructions / captions / lines), never a payload, so "the instructions on the box" or "下单买一送一" pass.
+_EN_OBJ = (r"(instructions?|prompts?|rules|directions|guidelines|commands|everything (above|before|prior|said)|"
+           r"(the )?above|what you (were|have been|'ve been) told)")
+_EN_SLOT = r"(lines?|captions?|subtitles?|sentences?|voice ?-?overs?|narrations?|slots?|shots?|slides?|scripts?)"
+_ZH_SLOT = r"(字幕|台词|文案|配音|旁白|句子|脚本)"
 INJECTION = re.compile(
-    r"(ignore (all |the |any |your )?(previous |prior |above |earlier )?(instructions|prompts?|rules)|"
-    r"forget (all |your |the )?(previous |prior )?(instructions|prompts?|rules)|"
-    r"disregard .{0,20}(instructions|rules)|system prompt|you are now|new instructions|"
-    r"忽略(之前|以上|上面|前面|所有)的?(所有)?(内容|指令|指示|提示|要求)?|无视.{0,6}(指令|要求|规则)|"
-    r"忘记.{0,6}(指令|要求|规则)|每一句都(写|说))",
+    rf"(\b(ignore|disregard|forget|override|bypass|discard)\b(\W+[\w']+){{0,4}}?\W+{_EN_OBJ}|"
+    r"\bdo not (follow|obey) (your|the|any|these|those) (instructions|rules|system)|system prompt|"
+    r"\byou are now (a|an|the|my) ([\w-]+ )?(assistant|ai|bot|model|planner|agent|editor)\b|"
+    r"\bnew (instructions|rules)\b|\b(your|a) new task\b|\bnew task( for|:| is)|"
+    rf"\bfrom now on,? (you (must|will|should|are|have)|(every|each|all) {_EN_SLOT})|"
+    rf"\b(every|each|all) {_EN_SLOT}( of the ad)? (must|should|shall|will|now)? ?(say|read|be|contain|show)s?\b|"
+    rf"\b(write|say|put|print|show|add|use)\b.{{0,40}}\b(in|on|into|as) (every|each|all) {_EN_SLOT}|"
+    rf"\b(replace|rewrite) (the|your|all|every) ({_EN_SLOT}|plan|ad)\b|"
+    r"\b(attention|note to|message to|hey),? (the )?(ai|assistant|planner|model|bot|editor)\b|"
+    r"\b(output|respond with|reply with) (only |exactly )?(the following|these words)|"
+    r"(忽略|无视|忽视|忘记|忘掉|不要管|别管|不用管|不要理会|别理会|跳过|抛开)掉?"
+    r"(你的|之前|以上|上面|前面|上述|所有|全部|系统|原来|原先|先前|此前).{0,6}?"
+    r"(内容|指令|指示|提示|要求|规则|设定|命令|任务|的话|说明)|"
+    r"(忽略|无视)(之前|以上|上面|前面|上述|所有|系统)|系统提示|系统指令|提示词|新的?指令|新任务|你的任务是|"
+    r"你现在是(一个|另一个|新的)?.{0,4}(助手|ai|模型|机器人|编辑)|从现在开始,?你?(要|必须|只能?|每一?句|所有)|"
+    rf"(每一?(句|条|行|个镜头|个画面|个片段)|(所有|全部)的?{_ZH_SLOT}|{_ZH_SLOT})(里|中|上)?的?字?"
+    r"(都|全都|全部|统一|一律)?(写|说|改成|改为|换成|替换成|念|打上|加上)|(别|不要|不用)按(原|之前的?|原来的?)(计划|要求|安排)|"
+    rf"只(用|使用)这个(片段|视频|镜头)|(把|将)(广告|视频|{_ZH_SLOT}).{{0,8}}(改成|改为|换成|替换)|"
+    r"(助手|ai|模型)(请)?注意)",
     re.I,
 )
+# Look-alike letters (Cyrillic, Greek) that a hostile transcript may use to spell "ignore" past a pattern.
+_LOOKALIKE = str.maketrans("аеорсухіјѕԁɡοεαιτνκ", "aeopcyxijsdgoeaitvk")
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+_CJK_GAP = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+_SPELLED = re.compile(r"\b(?:[a-z] ){2,}[a-z]\b")  # "i g n o r e" → "ignore"
 
 
 def fold(text: str) -> str:
-    """Width-, case- and space-normalised text for rule matching."""
+    """Width-, case- and space-normalised text for rule matching (invisible characters dropped, no spaces
+    between Chinese characters)."""
     t = unicodedata.normalize("NFKC", text or "").lower()
-    return " ".join(t.split())
+    t = _INVISIBLE.sub("", t)
+    return _CJK_GAP.sub("", " ".join(t.split()))
+
+
+def guard_form(text: str) -> str:
+    """The folded text with look-alike letters mapped to Latin: what the injection guard reads."""
+    t = fold(text).translate(_LOOKALIKE)
+    return _SPELLED.sub(lambda m: m.group(0).replace(" ", ""), t)
+
+
+def injection_pattern(text: str) -> bool:
+    """True when a pattern of `INJECTION` matches the guard form."""
+    return bool(INJECTION.search(guard_form(text)))
 
 
 def is_injection(text: str) -> bool:
-    return bool(INJECTION.search(fold(text)))
+    """Whether clip (or brief) text tries to steer the planner: the patterns, then the classifier over the
+    packaged multilingual embedder (recognises a reworded instruction by meaning)."""
+    if not text or not text.strip():
+        return False
+    return injection_pattern(text) or _semantic(guard_form(text))
+
+
+def _semantic(folded: str) -> bool:
+    from agent.injection import classify
+
+    return classify(folded).flagged
 
 
 def speech_units(text: str, lang: str) -> float:

@@ -96,6 +96,65 @@ def probe(path: str | Path, ffprobe: str = "ffprobe") -> Probe:
     )
 
 
+# File signatures of things that are not video, whatever their name says (a PNG renamed .mp4 is a PNG).
+_NOT_VIDEO: list[tuple[int, bytes, str]] = [
+    (0, b"\x89PNG\r\n\x1a\n", "PNG image"), (0, b"\xff\xd8\xff", "JPEG image"), (0, b"GIF8", "GIF image"),
+    (0, b"BM", "BMP image"), (8, b"WEBP", "WebP image"), (0, b"II*\x00", "TIFF image"), (0, b"MM\x00*", "TIFF image"),
+    (0, b"%PDF", "PDF document"), (0, b"PK\x03\x04", "ZIP archive"), (0, b"\x1f\x8b", "gzip archive"),
+    (0, b"ID3", "MP3 audio"), (0, b"fLaC", "FLAC audio"), (0, b"OggS", "Ogg file"), (8, b"WAVE", "WAV audio"),
+]
+
+
+def not_video(path: str | Path) -> str | None:
+    """What a file is when its first bytes say it is not a video container (e.g. 'PNG image'), else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    for off, sig, kind in _NOT_VIDEO:
+        if head[off : off + len(sig)] == sig:
+            return kind
+    if head and b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return "text file"
+    return None
+
+
+def _last_video_s(path: Path, ffprobe: str, interval: str | None) -> float:
+    cmd = [which(ffprobe), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time",
+           "-of", "csv=p=0", *(["-read_intervals", interval] if interval else []), str(path)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return 0.0
+    end = 0.0
+    for line in res.stdout.splitlines():
+        parts = line.split(",")
+        if parts and parts[0] not in ("", "N/A"):
+            end = max(end, _float(parts[0]) + (_float(parts[1]) if len(parts) > 1 else 0.0))
+    return end
+
+
+def decodable_duration(pr: Probe, ffprobe: str = "ffprobe") -> float:
+    """Seconds of video whose packets are really in the file. A truncated file (a faststart mp4 cut in half keeps
+    the full index) says 8 s but holds 3.6: its last packets are read (cheap: no decoding, the tail first, the
+    whole packet list only when the tail is missing)."""
+    if not pr.has_video or pr.duration <= 0:
+        return pr.duration
+    streams: list[dict[str, Any]] = pr.raw.get("streams", [])
+    v = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover(s)), {})
+    said = _float(v.get("duration")) or pr.duration
+    slack = max(0.5, 3.0 / pr.fps) if pr.fps else 0.5
+    if _last_video_s(pr.path, ffprobe, f"{max(0.0, said - 2.0):.3f}%") >= said - slack:
+        return pr.duration
+    end = _last_video_s(pr.path, ffprobe, None)
+    return pr.duration if end <= 0 or end >= said - slack else round(end, 3)
+
+
 def _is_cover(stream: dict[str, Any]) -> bool:
     return bool((stream.get("disposition") or {}).get("attached_pic"))
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cutpilot import limits as L
 from cutpilot.models import ClipFormat, ContentType
 
 STORYBOARD_VERSION = 1
@@ -50,19 +51,20 @@ class _Strict(BaseModel):
 class Brief(_Strict):
     """A request, parsed. Free text is kept verbatim in `text` for the record."""
 
-    text: str = ""
-    product: str | None = None
-    angle: str | None = Field(default=None, description="pain point / selling angle, e.g. 侧睡纹")
+    text: str = Field(default="", max_length=L.MAX_BRIEF_CHARS)
+    product: str | None = Field(default=None, max_length=L.MAX_NAME_CHARS)
+    angle: str | None = Field(default=None, max_length=L.MAX_NAME_CHARS,
+                              description="pain point / selling angle, e.g. 侧睡纹")
     angle_family: AngleFamily | None = Field(default=None, description="what the hook leads with")
-    duration_s: float = Field(default=30.0, ge=3, le=180)
+    duration_s: float = Field(default=30.0, ge=L.MIN_AD_S, le=L.MAX_AD_S)
     aspect: Literal["9:16", "1:1", "4:5", "16:9"] = "9:16"
-    platform: str | None = None
+    platform: str | None = Field(default=None, max_length=L.MAX_NAME_CHARS)
     lang: Literal["zh", "en"] = "zh"
-    audience: str | None = None
-    channel: str | None = None
-    must_include: list[str] = Field(default_factory=list)
-    must_avoid: list[str] = Field(default_factory=list)
-    tone: str | None = None
+    audience: str | None = Field(default=None, max_length=L.MAX_NAME_CHARS)
+    channel: str | None = Field(default=None, max_length=L.MAX_NAME_CHARS)
+    must_include: list[str] = Field(default_factory=list, max_length=L.MAX_LIST_ITEMS)
+    must_avoid: list[str] = Field(default_factory=list, max_length=L.MAX_LIST_ITEMS)
+    tone: str | None = Field(default=None, max_length=L.MAX_NAME_CHARS)
     formats: list[ClipFormat] = Field(default_factory=list, description="preferred footage formats")
 
 
@@ -111,7 +113,7 @@ class Slot(_Strict):
 class Storyboard(_Strict):
     version: int = STORYBOARD_VERSION
     brief: Brief
-    slots: list[Slot] = Field(min_length=1)
+    slots: list[Slot] = Field(min_length=1, max_length=L.MAX_SLOTS)
     music_mood: str = "upbeat"
     captions_lang: Literal["zh", "en"] | None = None
     notes: list[str] = Field(default_factory=list)

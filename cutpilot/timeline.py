@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cutpilot import limits as L
 from cutpilot.errors import TimelineError
 
 TIMELINE_VERSION = 1
@@ -31,9 +32,9 @@ class _Strict(BaseModel):
 
 class OutputSpec(_Strict):
     aspect: Literal["9:16", "1:1", "4:5", "16:9"] = "9:16"
-    width: int = Field(default=1080, gt=0)
-    height: int = Field(default=1920, gt=0)
-    fps: int = Field(default=30, gt=0, le=120)
+    width: int = Field(default=1080, ge=L.MIN_SIDE_PX, le=L.MAX_SIDE_PX)
+    height: int = Field(default=1920, ge=L.MIN_SIDE_PX, le=L.MAX_SIDE_PX)
+    fps: int = Field(default=30, ge=L.MIN_FPS, le=L.MAX_FPS)
 
     @model_validator(mode="after")
     def _even(self) -> OutputSpec:
@@ -53,7 +54,7 @@ class OutputSpec(_Strict):
 
 class Crossfade(_Strict):
     kind: Literal["crossfade"] = "crossfade"
-    duration_ms: int = Field(gt=0)
+    duration_ms: int = Field(gt=0, le=L.MAX_CROSSFADE_MS)
 
 
 class KenBurns(_Strict):
@@ -68,12 +69,12 @@ class KenBurns(_Strict):
 class _VideoBase(_Strict):
     id: str = Field(min_length=1)
     start_ms: int = Field(ge=0, description="position on the output timeline")
-    duration_ms: int = Field(gt=0)
+    duration_ms: int = Field(gt=0, le=L.MAX_TIMELINE_MS)
     transition_in: Crossfade | None = Field(default=None, description="crossfade from the previous item")
     fit: Literal["crop", "blur"] = "crop"
     focus: tuple[float, float] | None = Field(default=None, description="subject centre (0..1) for crop-to-fill")
     audio: bool = Field(default=False, description="play this item's own audio")
-    gain_db: float = 0.0
+    gain_db: float = Field(default=0.0, ge=L.MIN_GAIN_DB, le=L.MAX_GAIN_DB)
     slot: int | None = Field(default=None, description="storyboard slot this item fills")
 
     @property
@@ -124,8 +125,8 @@ class CardItem(_VideoBase):
     """A title / offer / CTA card drawn by the renderer in the brand kit's fonts and colours."""
 
     kind: Literal["card"] = "card"
-    text: str = Field(min_length=1)
-    subtitle: str = ""
+    text: str = Field(min_length=1, max_length=L.MAX_CARD_CHARS)
+    subtitle: str = Field(default="", max_length=L.MAX_CARD_CHARS)
     style: Literal["title", "cta"] = "title"
     background: str | None = Field(default=None, description="image path; brand colour when absent")
 
@@ -136,16 +137,17 @@ VideoItem = Annotated[ClipItem | ImageItem | CardItem, Field(discriminator="kind
 class VoiceoverItem(_Strict):
     id: str
     source: str
-    start_ms: int = Field(ge=0)
-    duration_ms: int | None = Field(default=None, gt=0, description="cut at this length; whole file when absent")
-    gain_db: float = 0.0
-    text: str = ""
+    start_ms: int = Field(ge=0, le=L.MAX_TIMELINE_MS)
+    duration_ms: int | None = Field(default=None, gt=0, le=L.MAX_TIMELINE_MS,
+                                    description="cut at this length; whole file when absent")
+    gain_db: float = Field(default=0.0, ge=L.MIN_GAIN_DB, le=L.MAX_GAIN_DB)
+    text: str = Field(default="", max_length=L.MAX_VOICE_CHARS)
     slot: int | None = None
 
 
 class MusicBed(_Strict):
     source: str
-    gain_db: float = -12.0
+    gain_db: float = Field(default=-12.0, ge=L.MIN_GAIN_DB, le=L.MAX_GAIN_DB)
     duck_db: float = Field(default=-10.0, le=0, description="extra attenuation under speech")
     mood: str | None = None
 
@@ -157,12 +159,13 @@ class CaptionWord(_Strict):
 
 
 class Caption(_Strict):
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=L.MAX_CAPTION_CHARS)
     start_ms: int = Field(ge=0)
-    end_ms: int = Field(gt=0)
+    end_ms: int = Field(gt=0, le=L.MAX_TIMELINE_MS)
     lang: str | None = None
     style: Literal["subtitle", "title"] = "subtitle"
-    words: list[CaptionWord] = Field(default_factory=list, description="for word highlight")
+    words: list[CaptionWord] = Field(default_factory=list, max_length=L.MAX_CAPTION_WORDS,
+                                     description="for word highlight")
     slot: int | None = None
 
     @model_validator(mode="after")
@@ -181,8 +184,9 @@ class BrandKit(_Strict):
     primary: str = "#E3342F"
     secondary: str = "#1F2937"
     text: str = "#FFFFFF"
-    end_card_text: str | None = None
-    end_card_ms: int = Field(default=0, ge=0, description="end card appended after the last item; 0 = none")
+    end_card_text: str | None = Field(default=None, max_length=L.MAX_CARD_CHARS)
+    end_card_ms: int = Field(default=0, ge=0, le=L.MAX_END_CARD_MS,
+                             description="end card appended after the last item; 0 = none")
 
 
 class AudioSpec(_Strict):
@@ -193,10 +197,10 @@ class AudioSpec(_Strict):
 class Timeline(_Strict):
     version: int = TIMELINE_VERSION
     output: OutputSpec = Field(default_factory=OutputSpec)
-    video: list[VideoItem] = Field(min_length=1)
-    voiceover: list[VoiceoverItem] = Field(default_factory=list)
+    video: list[VideoItem] = Field(min_length=1, max_length=L.MAX_VIDEO_ITEMS)
+    voiceover: list[VoiceoverItem] = Field(default_factory=list, max_length=L.MAX_VOICEOVER_ITEMS)
     music: MusicBed | None = None
-    captions: list[Caption] = Field(default_factory=list)
+    captions: list[Caption] = Field(default_factory=list, max_length=L.MAX_CAPTIONS)
     caption_highlight: bool = False
     brand: BrandKit = Field(default_factory=BrandKit)
     audio: AudioSpec = Field(default_factory=AudioSpec)
@@ -228,6 +232,9 @@ class Timeline(_Strict):
             if overlap and (overlap >= prev.duration_ms or overlap >= cur.duration_ms):
                 raise ValueError(f"item {cur.id}: crossfade longer than an item it joins")
         total = self.duration_ms
+        if total > L.MAX_TIMELINE_MS:
+            raise ValueError(f"timeline is {total / 1000:g} s long; at most {L.MAX_TIMELINE_S} s "
+                             f"({L.MAX_TIMELINE_S // 60} min) including the end card")
         for c in self.captions:
             if c.end_ms > total + 1:
                 raise ValueError(f"caption {c.text[:20]!r} ends at {c.end_ms} ms, after the timeline ({total} ms)")
@@ -350,6 +357,8 @@ def _first_error(e: ValidationError) -> str:
     msg = err.get("msg", "invalid")
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    if loc.endswith("_ms") and "less than or equal to" in msg:
+        msg += " ms"  # a time: say the unit (600000 ms is the 10-minute limit)
     extra = f" ({len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
     return f"invalid timeline at {loc or 'top level'}: {msg}{extra}"
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cutpilot import limits as L
 from cutpilot.errors import InputError
 from cutpilot.jsonl import read_objects
 from cutpilot.models import ClipFormat, ContentType, parse_content_type, parse_formats
@@ -24,18 +25,80 @@ OVERRIDE_FIELDS = ("content_type", "format", "product", "transcript", "descripti
 ALLOWED = {"source", "start", "end", "duration", *OVERRIDE_FIELDS}
 
 
-def _list(value: Any) -> list[str]:
+LANGUAGE_ALIASES = {"zh-cn": "zh", "zh-hans": "zh", "zh-tw": "zh", "cmn": "zh", "chinese": "zh", "mandarin": "zh",
+                    "中文": "zh", "普通话": "zh", "english": "en", "英文": "en", "en-us": "en", "en-gb": "en"}
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", bool: "true/false", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__)
+
+
+def _text(field: str, value: Any, limit: int) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"field {field!r} must be text, got {_kind(value)} {json.dumps(value, ensure_ascii=False)}")
+    if len(value) > limit:
+        raise InputError(f"field {field!r} is {len(value)} characters; at most {limit}")
+    return value
+
+
+def _list(value: Any, field: str = "tags") -> list[str]:
     if value is None or value == "":
         return []
     if isinstance(value, str):
         s = value.strip()
         if s.startswith("["):
-            value = json.loads(s)
+            try:
+                value = json.loads(s)
+            except json.JSONDecodeError as e:
+                raise InputError(f"field {field!r}: bad list {s[:40]!r} ({e.msg})") from e
         else:
             for sep in ("，", "、", ";", "|"):
                 s = s.replace(sep, ",")
-            return [t.strip() for t in s.split(",") if t.strip()]
-    return [str(v).strip() for v in value if str(v).strip()]
+            value = [t.strip() for t in s.split(",") if t.strip()]
+    if not isinstance(value, list):
+        raise InputError(f"field {field!r} must be a list of text or 'a,b' text, got {_kind(value)} "
+                         f"{json.dumps(value, ensure_ascii=False)[:60]}")
+    items = [_text(f"{field} item", v, L.MAX_TAG_CHARS).strip() for v in value]
+    if len(items) > L.MAX_TAGS:
+        raise InputError(f"field {field!r} has {len(items)} items; at most {L.MAX_TAGS}")
+    return [t for t in items if t]
+
+
+def language_code(value: Any) -> str | None:
+    """A clip language from the allowed list (aliases such as 'zh-CN' or '中文' accepted); empty is none."""
+    raw = _text("language", value, 20).strip().lower()
+    if not raw:
+        return None
+    code = LANGUAGE_ALIASES.get(raw, raw)
+    if code not in L.CLIP_LANGUAGES:
+        raise InputError(f"unknown language {value!r}; use one of: {', '.join(L.CLIP_LANGUAGES)}")
+    return code
+
+
+def check_field(field: str, value: Any) -> Any:
+    """A human-given value of an override field, type-checked: a list where text is expected (or a number where a
+    name is) is an error naming the field, never coerced to a string."""
+    if field == "content_type":
+        if isinstance(value, ContentType):
+            return value
+        return parse_content_type(_text(field, value, L.MAX_NAME_CHARS))
+    if field == "format":
+        if isinstance(value, list) and all(isinstance(x, ClipFormat) for x in value):
+            return value
+        if not isinstance(value, str | list):
+            raise InputError(f"field 'format' must be text or a list of text, got {_kind(value)} {value!r}")
+        return parse_formats([_text("format item", v, L.MAX_NAME_CHARS) for v in value]
+                             if isinstance(value, list) else value)
+    if field in ("tags", "trend_tags"):
+        return _list(value, field)
+    if field == "product":
+        return _text(field, value, L.MAX_NAME_CHARS).strip() or None
+    if field == "language":
+        return language_code(value)
+    if field in ("transcript", "description"):
+        return _text(field, value, L.MAX_TRANSCRIPT_CHARS)
+    raise InputError(f"unknown field {field!r}")
 
 
 class Annotation(BaseModel):
@@ -51,20 +114,7 @@ class Annotation(BaseModel):
     @field_validator("fields")
     @classmethod
     def _check(cls, v: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, val in v.items():
-            if k == "content_type":
-                out[k] = parse_content_type(val) if not isinstance(val, ContentType) else val
-            elif k == "format":
-                ready = isinstance(val, list) and all(isinstance(x, ClipFormat) for x in val)
-                out[k] = val if ready else parse_formats(val)
-            elif k in ("tags", "trend_tags"):
-                out[k] = _list(val)
-            elif k in ("product", "language"):
-                out[k] = str(val).strip() or None
-            else:
-                out[k] = str(val)
-        return out
+        return {k: check_field(k, val) for k, val in v.items()}
 
     @property
     def has_range(self) -> bool:
@@ -130,8 +180,10 @@ def load_annotations(path: Path, roots: list[Path]) -> dict[Path, list[Annotatio
                 end=float(row["end"]) if row.get("end") not in (None, "") else None,
                 fields=fields, line=line,
             )
-        except (ValidationError, ValueError) as e:
+        except (ValidationError, ValueError, TypeError) as e:
             msg = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
+            if not isinstance(e, ValidationError):
+                msg = f"start and end must be numbers of seconds ({msg})"
             raise InputError(f"{path.name} line {line}: {msg}") from e
         except InputError as e:
             raise InputError(f"{path.name} line {line}: {e}") from e

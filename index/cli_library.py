@@ -98,7 +98,8 @@ def list_cmd(
     fmt: FormatOpt = None,
     min_dur: MinOpt = None,
     max_dur: MaxOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many clips.")] = 100,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many clips (1–10000).")
+                     ] = 100,
     as_json: JsonOpt = False,
 ) -> None:
     """List clips, with the same filters as search."""
@@ -152,22 +153,28 @@ def show_cmd(
 def edit_cmd(
     clip_id: Annotated[str, typer.Argument(help="Clip id (or unique prefix).")],
     sets: Annotated[
-        list[str], typer.Option("--set", help='field=value, e.g. content_type=pain_point, tags="a,b" (repeatable)')
-    ],
+        list[str] | None,
+        typer.Option("--set", help='field=value, e.g. content_type=pain_point, tags="a,b", language=zh (repeatable)'),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Correct a clip's fields; they become human-verified and survive re-ingest. Re-embeds the clip."""
+    from cutpilot.models import EDITABLE_FIELDS
+
+    if not clip_id.strip():
+        raise InputError("clip id is empty; give an id or a unique prefix (see `cutpilot clips list`)")
+    if not sets:
+        raise InputError(f"clips edit {clip_id}: nothing to change; give --set field=value (editable fields: "
+                         f"{', '.join(EDITABLE_FIELDS)})")
     changes: dict[str, str] = {}
     for item in sets:
         if "=" not in item:
             raise InputError(f"--set needs field=value, got {item!r}")
         key, value = item.split("=", 1)
         changes[key.strip()] = value
-    from cutpilot.models import EDITABLE_FIELDS
+    from index.library import parse_changes
 
-    unknown = [k for k in changes if k not in EDITABLE_FIELDS]
-    if unknown:
-        raise InputError(f"cannot edit {', '.join(unknown)}; editable fields: {', '.join(EDITABLE_FIELDS)}")
+    parse_changes(changes)  # bad fields and values fail here, before the library is opened
     with _open() as lib:
         rec = lib.edit(lib.resolve_id(clip_id), changes)
     if as_json:

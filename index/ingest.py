@@ -14,6 +14,7 @@ a one-line warning; unsupported, corrupt, zero-length and too-short files fail o
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -29,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from cutpilot.errors import CutpilotError, InputError, MediaError, ProviderError
-from cutpilot.media import VIDEO_EXTS, extract_audio, probe
+from cutpilot.media import VIDEO_EXTS, decodable_duration, extract_audio, not_video, probe
 from cutpilot.models import ClipRecord, Word, clip_id_for, file_hash
 from cutpilot.settings import Settings
 from index.annotations import Annotation, load_annotations
@@ -92,14 +93,37 @@ class _Stages:
                 self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
 
 
+def _resolved(p: Path) -> Path | None:
+    """p.resolve(), or None when it cannot be resolved (a symlink loop): discover() gives that path its own line."""
+    try:
+        return p.resolve()
+    except (RuntimeError, OSError):
+        return None
+
+
+def _unreadable(p: Path) -> str | None:
+    """Why a named path cannot be read at all (missing, a symlink loop, no permission), or None."""
+    try:
+        os.stat(p)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink loop (the link leads back to itself)"
+        if e.errno == errno.ENOENT:
+            return "broken symlink (its target is missing)" if p.is_symlink() else "not found"
+        return f"cannot read ({e.strerror})"
+    return None
+
+
 def discover(paths: list[Path], settings: Settings) -> tuple[list[Path], list[FileStatus]]:
-    """Video files under the given paths (folders recursively); explicit non-video files fail one line each."""
+    """Video files under the given paths (folders recursively); explicit non-video, missing or looping files fail
+    one line each and the rest go on."""
     home = settings.home.resolve()
     found: list[Path] = []
     bad: list[FileStatus] = []
     for p in paths:
-        if not p.exists():
-            bad.append(FileStatus(path=str(p), status="failed", message="not found"))
+        why = _unreadable(p)
+        if why is not None:
+            bad.append(FileStatus(path=str(p), status="failed", message=why))
         elif p.is_dir():
             for f in sorted(p.rglob("*")):
                 hidden = any(x.startswith(".") for x in f.relative_to(p).parts)
@@ -238,6 +262,9 @@ class Ingestor:
         st = self.stages
         stage("probe")
         with st.time("probe"):
+            kind = not_video(src)
+            if kind is not None:
+                raise MediaError(f"{src.name}: not a video ({kind})")
             pr = probe(src, ffprobe=self.settings.ffprobe)
             if not pr.has_video:
                 raise MediaError(f"{src.name}: no video stream (audio-only files are not clips)")
@@ -254,6 +281,16 @@ class Ingestor:
             return FileStatus(path=str(src), status="skipped", message="unchanged (already ingested)",
                               clips=len(done["ids"]), duration=pr.duration, language=done.get("language"),
                               has_audio=pr.has_audio, source_hash=h)
+
+        truncated = ""
+        with st.time("probe"):
+            decodable = decodable_duration(pr, ffprobe=self.settings.ffprobe)
+        if decodable < pr.duration - 0.05:  # clips end where the pictures do, never on a frozen frame
+            truncated = (f"only {decodable:.2f} s of the {pr.duration:.2f} s the file declares can be decoded "
+                         "(truncated?); ingested that part")
+            pr.duration = decodable
+            if pr.duration < 1.0:
+                raise MediaError(f"{src.name}: too short ({truncated})")
 
         stage("asr")
         with st.time("asr"):
@@ -317,12 +354,13 @@ class Ingestor:
                     self.library.delete(drop)
             self.library.add(records)
         _atomic_json(work / "done.json", {"signature": signature, "ids": sorted(new_ids), "language": language})
-        warn = []
+        warn = [truncated] if truncated else []
         if not pr.has_audio:
             warn.append("no audio stream: ingested for its pictures only")
         elif asr.get("silent"):
             warn.append("silent audio track: no transcript")
-        return FileStatus(path=str(src), status="warning" if not pr.has_audio else "ok", message="; ".join(warn),
+        return FileStatus(path=str(src), status="warning" if not pr.has_audio or truncated else "ok",
+                          message="; ".join(warn),
                           clips=len(records), duration=pr.duration, language=language, has_audio=pr.has_audio,
                           source_hash=h)
 
@@ -370,7 +408,7 @@ def ingest(paths: list[Path], settings: Settings, library: Library, *, annotatio
     """Ingest files and folders into `library`; never raises for a bad file (it becomes a failed row), only
     for bad input (annotations) up front."""
     t0 = time.perf_counter()
-    roots = [p.resolve() for p in paths]
+    roots = [r for r in (_resolved(p) for p in paths) if r is not None]
     anns = load_annotations(annotations, roots) if annotations else {}
     files, rows = discover(paths, settings)
     for src in anns:

@@ -57,11 +57,20 @@ def _edit_value(field: str, value: str) -> Any:
         return parse_content_type(value)
     if field == "format":
         return parse_formats(_split_list(value))
+    from index.annotations import check_field
+
     if field in ("tags", "trend_tags"):
-        return _split_list(value)
-    if field in ("product", "language"):
-        return value.strip() or None
-    return value
+        return check_field(field, _split_list(value))
+    return check_field(field, value)
+
+
+def parse_changes(changes: dict[str, str]) -> dict[str, Any]:
+    """Typed values of a human edit (`clips edit --set`), checked before any clip is read: unknown fields and bad
+    values (a language not on the list, an unknown content type) are one InputError line."""
+    unknown = [k for k in changes if k not in EDITABLE_FIELDS]
+    if unknown:
+        raise InputError(f"cannot edit {', '.join(unknown)}; editable fields: {', '.join(EDITABLE_FIELDS)}")
+    return {k: _edit_value(k, v) for k, v in changes.items()}
 
 
 class Library:
@@ -130,11 +139,8 @@ class Library:
 
     def edit(self, clip_id: str, changes: dict[str, str]) -> ClipRecord:
         """Human correction: set editable fields, mark them verified, re-embed."""
-        unknown = [k for k in changes if k not in EDITABLE_FIELDS]
-        if unknown:
-            raise InputError(f"cannot edit {', '.join(unknown)}; editable fields: {', '.join(EDITABLE_FIELDS)}")
+        update = parse_changes(changes)
         rec = self.get(clip_id)
-        update = {k: _edit_value(k, v) for k, v in changes.items()}
         verified = list(rec.verified) + [k for k in changes if k not in rec.verified]
         data = {**rec.model_dump(exclude={"duration"}), **update, "verified": verified}
         if "content_type" in changes or "format" in changes:
@@ -158,7 +164,10 @@ class Library:
         return [record_from_payload(p) for p in self.store.retrieve(list(ids))]
 
     def resolve_id(self, prefix: str) -> str:
-        """A full clip id from a unique prefix (what `clips list` shows)."""
+        """A full clip id from a unique prefix (what `clips list` shows); an empty id names no clip (it would
+        be a prefix of every one)."""
+        if not prefix.strip():
+            raise InputError("clip id is empty; give an id or a unique prefix (see `cutpilot clips list`)")
         if self.store.retrieve([prefix]):
             return prefix
         matches = [p["clip_id"] for p in self.store.scroll() if str(p["clip_id"]).startswith(prefix)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -15,12 +15,16 @@ def register(app: typer.Typer) -> None:
     def render_cmd(
         timeline: Annotated[Path, typer.Argument(help="Timeline JSON")],
         out: Annotated[Path, typer.Option("--out", "-o", help="output .mp4")] = Path("ad.mp4"),
-        quality: Annotated[str, typer.Option("--quality", "-q", help="draft | standard | high")] = "standard",
+        quality: Annotated[Literal["draft", "standard", "high"], typer.Option("--quality", "-q")] = "standard",
         preview: Annotated[bool, typer.Option("--preview", help="quick low-res moviepy preview instead")] = False,
         cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
         force: Annotated[bool, typer.Option("--force", help="overwrite an --out file cutpilot did not render")] = False,
     ) -> None:
-        """Render a Timeline JSON to an H.264/AAC mp4 (ffmpeg; cached segments)."""
+        """Render a Timeline JSON to an H.264/AAC mp4 (ffmpeg; cached segments).
+
+        Refused before any work: a timeline over 10 min (end card included), a frame over 4096 px a side, fps
+        outside 1–120, more than 300 video items or 1000 captions, card text over 200 characters.
+        """
         from rich.console import Console
 
         from cutpilot.errors import InputError
@@ -42,7 +46,7 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"unknown quality {quality!r}; use draft, standard or high")
         from tools.render import render
 
-        res = render(tl, out, settings=settings, quality=quality, cache_dir=cache_dir, progress=True)  # type: ignore[arg-type]
+        res = render(tl, out, settings=settings, quality=quality, cache_dir=cache_dir, progress=True)
         how = "cached" if res.cached else f"{res.segments_rendered}/{res.segments_total} segments rendered"
         loud = f", {res.audio_lufs:.1f} LUFS" if res.audio_lufs is not None else ""
         console.print(f"{res.path}  {res.duration_s:.2f} s  ({how}, {res.wall_s:.1f} s{loud})")
