@@ -93,6 +93,18 @@ def unsupported_aspect(text: str) -> str | None:
     return None
 
 
+def precheck(text: str) -> None:
+    """What a request can be refused for before a library is opened (milliseconds, no model): its length and an
+    aspect the renderer does not make."""
+    from cutpilot.limits import MAX_BRIEF_CHARS
+
+    t = " ".join((text or "").split())
+    if len(t) > MAX_BRIEF_CHARS:
+        raise InputError(f"brief text is {len(t)} characters; at most {MAX_BRIEF_CHARS}")
+    if bad := unsupported_aspect(t):
+        raise InputError(f"brief aspect {bad} is not supported; use one of {', '.join(ASPECT_NAMES)}")
+
+
 def request_text(text: str) -> str:
     """The request without clauses that read as instructions to the planner (a brief pasted from a product page
     or a chat may carry them): what is left is what the user asked for."""

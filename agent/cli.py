@@ -133,6 +133,9 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
     ) -> None:
         """Brief → ad.mp4, storyboard.json, timeline.json, captions.srt, timeline.otio, run.json."""
+        from agent.brief import precheck
+
+        precheck(brief)  # before the planner is even imported: a bad request is refused in milliseconds
         from agent.run import make_ad
         from cutpilot.settings import get_settings
 
@@ -157,12 +160,14 @@ def register(app: typer.Typer) -> None:
         """Interactive: request → storyboard → approve / revise → render (resumable by thread id)."""
         from rich.prompt import Prompt
 
+        from agent.brief import precheck
         from agent.run import start_chat
         from cutpilot.settings import get_settings
 
         check_out(out, force)
         settings = get_settings()
         text = brief or Prompt.ask("what ad should I make?")
+        precheck(text)
         lib = _open_library(settings)
         try:
             turn = start_chat(text, settings=settings, library=lib, out_dir=out, planner=planner,

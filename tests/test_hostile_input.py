@@ -324,6 +324,19 @@ def test_bad_options_exit_2_with_one_line_before_planning(
     assert dt < 1.0
 
 
+def test_aspect_written_in_the_brief_is_refused_before_the_library_opens(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*a: Any, **k: Any) -> Any:
+        raise AssertionError("the library was opened")
+
+    monkeypatch.setattr(Library, "open", classmethod(never))
+    main(["--version"])
+    rc, err, dt = _rc_err(["make", "make a 15s 7:3 ad for LEGO Technic", "--no-render"], capsys)
+    assert rc == 2 and "7:3 is not supported; use one of 9:16, 1:1, 4:5, 16:9" in _one_line(err)
+    assert dt < 1.0
+    print(f"brief aspect 7:3 refused in {dt * 1000:.1f} ms")
+
+
 def test_aspect_written_in_the_brief_must_be_supported() -> None:
     with pytest.raises(InputError, match=r"7:3 is not supported; use one of 9:16, 1:1, 4:5, 16:9"):
         parse_brief("make a 15s 7:3 ad for LEGO Technic")
