@@ -128,7 +128,7 @@ def _last_video_s(path: Path, ffprobe: str, interval: str | None) -> float:
     cmd = [which(ffprobe), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time",
            "-of", "csv=p=0", *(["-read_intervals", interval] if interval else []), str(path)]
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, **child_kwargs())
     except subprocess.TimeoutExpired:
         return 0.0
     end = 0.0
