@@ -88,9 +88,18 @@ def unsupported_aspect(text: str) -> str | None:
         a, b = int(m.group(1)), int(m.group(2))
         if not a or not b or (len(m.group(2)) == 2 and b not in (10, 16, 21)):
             continue
-        if f"{a}:{b}" not in ASPECT_NAMES:
+        if f"{a}:{b}" not in ASPECT_NAMES and not _declined(text, m.start(), m.end()):
             return f"{a}:{b}"
     return None
+
+
+_NO_BEFORE = re.compile(r"(不要|别用|不用|不是|not|no|avoid|instead of|rather than)\s*$", re.I)
+_NO_AFTER = re.compile(r"^\s*(不要|不用|不行|就不要了|is wrong|won't do|no thanks)", re.I)
+
+
+def _declined(text: str, a: int, b: int) -> bool:
+    """'3:4 不要，用 1:1', 'not 3:4': a ratio the request turns down is no aspect asked for."""
+    return bool(_NO_BEFORE.search(text[max(0, a - 12):a]) or _NO_AFTER.search(text[b:b + 12]))
 
 
 def precheck(text: str) -> None:
@@ -165,8 +174,9 @@ def parse_brief(text: str, products: list[str] | None = None, *, base: Brief | N
     if platform:
         data["platform"] = platform
         data["aspect"] = PLATFORM_ASPECT[platform]
-    if am := ASPECT.search(t):
-        data["aspect"] = norm_aspect(am.group(1))
+    wanted = [m for m in ASPECT.finditer(t) if not _declined(t, m.start(), m.end())]
+    if wanted:
+        data["aspect"] = norm_aspect(wanted[-1].group(1))
     # mostly Chinese text → zh; an English request that merely names a Chinese product stays en
     lang = "zh" if len(CJK.findall(t)) > len(re.findall(r"[A-Za-z]{2,}", t)) else "en"
     if re.search(r"英文|英语|\benglish\b", low):

@@ -156,3 +156,11 @@ def test_banned_claim_in_a_clips_own_speech_is_never_played() -> None:
     out, _ = script(sb.model_copy(update={"slots": slots}), [i], OfflineBrain(), RunRecord(thread_id="t"),
                     {fine.clip_id: fine}, product=product)
     assert out.slots[i].line_source == "clip_audio" and out.slots[i].line == fine.transcript
+
+
+@pytest.mark.parametrize(("text", "aspect"), [
+    ("欧莱雅紫熨斗眼霜，20秒，突出品牌和玻色因成分，小红书 3:4 不要，用 1:1", "1:1"),
+    ("make a 15s ad, not 16:9, 9:16 please", "9:16"),
+])
+def test_a_declined_aspect_is_not_the_aspect(text: str, aspect: str) -> None:
+    assert parse_brief(text, PRODUCTS).aspect == aspect
