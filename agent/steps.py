@@ -130,6 +130,18 @@ def fetch(
                                       hits=[{"clip_id": h.clip.clip_id, "score": round(h.score, 4),
                                             "relevance": round(h.relevance, 4)} for h in hits]))
     chosen = brain.select(sb, cands, source, held, run)
+    avoid = _avoid_formats(sb)
+    for i, cid in list(chosen.items()):  # a brain may find clips by its own searches: the same guard holds
+        if cid is None:
+            continue
+        try:
+            rec = source.get(cid)
+        except CutpilotError:
+            continue
+        if not usable(rec, avoid):
+            run.warn(f"slot {i}: the brain chose clip {cid}, whose text reads as instructions or whose format "
+                     "is avoided; not used")
+            chosen[i] = None
     used = set(held)
     ranges = [_range(s.chosen, source) for s in slots if s.chosen and s.index not in indexes]
     used_recs: list[ClipRecord] = []
