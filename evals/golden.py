@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cutpilot.errors import InputError, ToolMissingError
 from cutpilot.media import probe, run_ffmpeg
 from cutpilot.models import EDITABLE_FIELDS, ClipRecord, clip_id_for, file_hash
+from cutpilot.procs import child_kwargs
 from cutpilot.settings import Settings
 from evals.scorers import Gold
 
@@ -114,7 +115,8 @@ def _speak(text: str, lang: str, out: Path) -> float:
     if exe is None:
         raise ToolMissingError("espeak-ng is not installed (apt-get install espeak-ng); needed for golden speech")
     voice, speed = ("cmn", "250") if lang == "zh" else ("en-us", "170")
-    subprocess.run([exe, "-v", voice, "-s", speed, "-w", str(out), text], check=True, capture_output=True)
+    subprocess.run([exe, "-v", voice, "-s", speed, "-w", str(out), text], check=True, capture_output=True,
+                   **child_kwargs())
     return probe(out).duration
 
 

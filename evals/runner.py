@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from cutpilot.errors import CutpilotError, EvalRegressionError, InputError
 from cutpilot.media import probe
+from cutpilot.procs import child_kwargs
 from cutpilot.products import ProductBook, load_products_file
 from cutpilot.settings import Settings
 from cutpilot.storyboard import Brief, Storyboard
@@ -91,8 +92,9 @@ def render_facts(path: Path, settings: Settings) -> RenderFacts:
             adur = float(d)
     lufs = None
     if p.has_audio:
-        proc = subprocess.run([settings.ffmpeg, "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
-                               "-af", "ebur128=framelog=verbose", "-f", "null", "-"], capture_output=True, text=True)
+        cmd = [settings.ffmpeg, "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
+               "-af", "ebur128=framelog=verbose", "-f", "null", "-"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, **child_kwargs())
         m = re.findall(r"I:\s+(-?[\d.]+) LUFS", proc.stderr)
         lufs = float(m[-1]) if m and proc.returncode == 0 else None
     return RenderFacts(duration_s=p.duration, has_video=p.has_video, has_audio=p.has_audio, width=p.width,

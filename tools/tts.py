@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from cutpilot.errors import InputError, ProviderError, ToolMissingError
 from cutpilot.media import probe, run_ffmpeg
+from cutpilot.procs import child_kwargs
 from cutpilot.settings import Settings
 from tools import zhvoice
 from tools.assets import AssetResult, asset_key, asset_path, cached, save_sidecar
@@ -325,7 +326,7 @@ def _espeak_langs() -> dict[str, str]:
     exe = shutil.which("espeak-ng")
     if not exe:
         return {}
-    out = subprocess.run([exe, "--voices"], capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run([exe, "--voices"], capture_output=True, text=True, timeout=30, **child_kwargs()).stdout
     langs: dict[str, str] = {}
     for line in out.splitlines()[1:]:
         cols = line.split()
@@ -352,7 +353,7 @@ def _espeak(text: str, voice: str, dest: Path) -> None:
     exe = shutil.which("espeak-ng")
     if not exe:
         raise ToolMissingError("espeak-ng not found (apt-get install espeak-ng)")
-    res = subprocess.run([exe, "-v", voice, "-s", "165", "-w", str(dest), "--", text],
+    res = subprocess.run([exe, "-v", voice, "-s", "165", "-w", str(dest), "--", text], **child_kwargs(),
                          capture_output=True, text=True, timeout=120)
     if res.returncode != 0 or not dest.is_file():
         raise ToolMissingError(f"espeak-ng failed for voice {voice!r}: {res.stderr.strip()[-200:]}")
