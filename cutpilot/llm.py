@@ -6,7 +6,11 @@ Works with OpenAI, DeepSeek, Qwen, Ollama, vLLM: anything that speaks the chat-c
 from __future__ import annotations
 
 import base64
+import json
 import mimetypes
+import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,8 +22,12 @@ from cutpilot.settings import Settings
 T = TypeVar("T", bound=BaseModel)
 
 
-def chat_model(settings: Settings, *, model: str | None = None, temperature: float = 0.0) -> Any:
-    """A ChatOpenAI bound to the configured endpoint; ProviderError when none is configured."""
+def chat_model(settings: Settings, *, model: str | None = None, temperature: float = 0.0,
+               max_retries: int | None = None) -> Any:
+    """A ChatOpenAI bound to the configured endpoint; ProviderError when none is configured.
+
+    `max_retries` overrides the client's own transport retries (settings.llm_retries): a caller that keeps a
+    wall-clock budget (the LLM planner) passes 0 and retries itself while its budget lasts."""
     name = model or settings.llm_model
     if not name or not (settings.openai_api_key or settings.openai_base_url):
         raise ProviderError("no LLM endpoint configured (set OPENAI_BASE_URL / OPENAI_API_KEY and CUTPILOT_LLM_MODEL)")
@@ -30,7 +38,7 @@ def chat_model(settings: Settings, *, model: str | None = None, temperature: flo
         api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
         base_url=settings.openai_base_url,
         timeout=settings.llm_timeout_s,
-        max_retries=settings.llm_retries,
+        max_retries=settings.llm_retries if max_retries is None else max_retries,
         temperature=temperature,
     )
 
@@ -63,3 +71,121 @@ def invoke_structured(model: Any, schema: type[T], messages: list[Any]) -> T:
         return schema.model_validate(out)
     except Exception as e:
         raise ProviderError(f"LLM returned an invalid {schema.__name__}: {e}") from e
+
+
+# --- one bounded call, and answers that arrive as text ----------------------------------------------------------
+@dataclass
+class CallResult:
+    """One chat-completions round trip: the AIMessage, its wall time and the token counts the server reported."""
+
+    message: Any
+    wall_s: float
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+
+def invoke_chat(model: Any, messages: list[Any], *, tools: list[Any] | None = None, tool_choice: str | None = None,
+                max_tokens: int | None = None, timeout_s: float | None = None) -> CallResult:
+    """One call with a token cap (`max_tokens`) and a per-request timeout (`timeout_s`, seconds), tools bound
+    (`tool_choice` = a tool name forces that tool; None lets the model choose). Any transport failure becomes
+    ProviderError; the reply is returned as is (see `tool_args` for reading it)."""
+    runnable = model.bind_tools(tools, tool_choice=tool_choice) if tools else model
+    kw: dict[str, Any] = {}
+    if max_tokens:
+        kw.update(token_cap(model, int(max_tokens)))
+    if timeout_s:
+        kw["timeout"] = max(0.05, float(timeout_s))
+    if kw:
+        runnable = runnable.bind(**kw)
+    t0 = time.perf_counter()
+    try:
+        msg = runnable.invoke(messages)
+    except Exception as e:  # network, HTTP status, timeout, a server that cannot parse the request
+        raise ProviderError(f"LLM call failed after {time.perf_counter() - t0:.1f} s: {type(e).__name__}: {e}") from e
+    wall = time.perf_counter() - t0
+    usage = getattr(msg, "usage_metadata", None) or {}
+    return CallResult(message=msg, wall_s=wall, tokens_in=usage.get("input_tokens"),
+                      tokens_out=usage.get("output_tokens"))
+
+
+def token_cap(model: Any, n: int) -> dict[str, Any]:
+    """The call kwargs that cap a reply at `n` tokens. ChatOpenAI sends `max_tokens` as `max_completion_tokens`,
+    which OpenAI wants, but OpenAI-compatible servers at another base URL (llama.cpp's, Ollama, vLLM, ...) read the
+    older `max_tokens` and some silently ignore the new name; OpenAI itself rejects a request with both. So: OpenAI
+    (no base URL, or api.openai.com) gets max_completion_tokens, any other endpoint max_tokens only."""
+    base = str(getattr(model, "openai_api_base", None) or "")
+    if base and "api.openai.com" not in base:
+        return {"extra_body": {**dict(getattr(model, "extra_body", None) or {}), "max_tokens": n}}
+    return {"max_tokens": n}
+
+
+_FENCE = re.compile(r"```[ \t]*(?:json|JSON|javascript)?[ \t]*\n?(.*?)```", re.S)
+
+
+def json_in_text(text: str) -> Any | None:
+    """The first JSON object or array in a model's text: a fenced ```json block, the whole text, or the first
+    decodable `{...}` / `[...]` inside prose; None when there is none."""
+    if not text or not text.strip():
+        return None
+    dec = json.JSONDecoder()
+    for chunk in [*_FENCE.findall(text), text]:
+        c = chunk.strip()
+        try:
+            return json.loads(c)
+        except ValueError:
+            pass
+        for m in re.finditer(r"[{\[]", c):
+            try:
+                obj, _ = dec.raw_decode(c[m.start():])
+            except ValueError:
+                continue
+            if isinstance(obj, dict | list):
+                return obj
+    return None
+
+
+def _unwrap(obj: Any, name: str) -> Any:
+    """{"name": X, "arguments": {...}} / {"X": {...}} / a list holding one of those → the arguments."""
+    for _ in range(3):
+        if isinstance(obj, list) and len(obj) == 1 and isinstance(obj[0], dict) and (
+                "name" in obj[0] or "function" in obj[0]):
+            obj = obj[0]
+        if not isinstance(obj, dict):
+            return obj
+        inner = next((obj[k] for k in ("arguments", "parameters", "args", "input") if k in obj), None)
+        if inner is not None and set(obj) <= {"name", "type", "id", "arguments", "parameters", "args", "input"}:
+            obj = json.loads(inner) if isinstance(inner, str) else inner
+            continue
+        if "function" in obj and isinstance(obj["function"], dict):
+            obj = obj["function"]
+            continue
+        if len(obj) == 1 and name in obj and isinstance(obj[name], dict):
+            obj = obj[name]
+            continue
+        return obj
+    return obj
+
+
+def tool_args(message: Any, name: str) -> tuple[dict[str, Any] | list[Any] | None, str | None, str]:
+    """What a reply says for tool `name`: (arguments, None, how) from its tool call, else from JSON in the message
+    text (a model that answered in prose or a fenced block instead of calling the tool); (None, error, '') when
+    neither is there. `how` is 'tool_call' or 'content'; the arguments are a dict, or a list when the model
+    answered with a bare array (the caller decides whether that is usable)."""
+    calls = list(getattr(message, "tool_calls", None) or [])
+    call = next((c for c in calls if c.get("name") == name), calls[0] if len(calls) == 1 else None)
+    if call is not None and isinstance(call.get("args"), dict):
+        return _unwrap(call["args"], name), None, "tool_call"
+    error = None
+    for bad in getattr(message, "invalid_tool_calls", None) or []:
+        raw = bad.get("args") or ""
+        obj = _unwrap(json_in_text(raw), name) if isinstance(raw, str) else None
+        if isinstance(obj, dict | list):
+            return obj, None, "tool_call"
+        error = f"the {name} arguments are not valid JSON: {str(raw)[:120]!r}"
+    content = message.content if isinstance(getattr(message, "content", None), str) else ""
+    if isinstance(getattr(message, "content", None), list):
+        content = " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in message.content)
+    obj = _unwrap(json_in_text(content), name)
+    if isinstance(obj, dict | list):
+        return obj, None, "content"
+    return None, error or f"no {name} tool call and no JSON object in the reply ({content.strip()[:80]!r})", ""

@@ -30,3 +30,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "llm_live: against a real local LLM server (scripts/llm_server.sh); "
+                                       "runs only with CUTPILOT_LLM_LIVE=1")

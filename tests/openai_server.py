@@ -1,7 +1,9 @@
 """A local OpenAI-compatible chat-completions server (stdlib http.server on 127.0.0.1) for real HTTP round trips
 of the LLM planner through langchain-openai. It answers like a function-calling model: the reply's tool call is
 built from the request (the tool the client forces, the candidates it was shown), and it can be told to fail
-(HTTP 500, a stall past the client timeout, malformed JSON arguments) for the next N requests."""
+(HTTP 500, a stall past the client timeout, malformed JSON arguments) for the next N requests, or to answer a
+given step with scripted near-misses first (`srv.script["StoryboardDraft"] = [reply, ...]`, each an assistant
+message dict or a function of the request body: a tool call with odd arguments, JSON in the text, no tool call)."""
 
 from __future__ import annotations
 
@@ -23,12 +25,21 @@ class PlannerServer:
         self.requests: list[dict[str, Any]] = []
         self.fail: list[str] = []  # e.g. ["500", "timeout", "badjson"], consumed one per request
         self.stall_s = 3.0
+        self.script: dict[str, list[Any]] = {}  # step tool name → scripted replies, used before the defaults
         self._srv: ThreadingHTTPServer | None = None
+
+    def step_requests(self, tool: str) -> list[dict[str, Any]]:
+        """The requests that offered `tool` (BriefDraft, StoryboardDraft, choose_clips, Script)."""
+        return [b for b in self.requests if tool in [t["function"]["name"] for t in b.get("tools", [])]]
 
     # -- what the "model" answers
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         tools = [t["function"]["name"] for t in body.get("tools", [])]
         msgs = body.get("messages", [])
+        for name in tools:
+            if self.script.get(name):
+                reply = self.script[name].pop(0)
+                return reply(body) if callable(reply) else dict(reply)
         if "BriefDraft" in tools:
             products = []
             for m in msgs:
@@ -80,6 +91,13 @@ class PlannerServer:
         return {"role": "assistant", "content": None, "tool_calls": [
             {"id": f"call_{name}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]}
 
+    call = _call  # for tests scripting a reply: PlannerServer.call("StoryboardDraft", {...})
+
+    @staticmethod
+    def text(content: str) -> dict[str, Any]:
+        """A reply with no tool call: prose, a bare JSON answer, or a fenced ```json block."""
+        return {"role": "assistant", "content": content}
+
     # -- http
     def __enter__(self) -> PlannerServer:
         owner = self
@@ -105,10 +123,14 @@ class PlannerServer:
                     return
                 if mode == "badjson" and msg.get("tool_calls"):
                     msg["tool_calls"][0]["function"]["arguments"] = "{not json"
+                t_in = max(1, len(json.dumps(body.get("messages", []), ensure_ascii=False)) // 4)
+                t_out = max(1, len(json.dumps(msg, ensure_ascii=False)) // 4)
                 self._send(200, {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                                  "model": body.get("model", "test"),
-                                 "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls"}],
-                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+                                 "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls"
+                                              if msg.get("tool_calls") else "stop"}],
+                                 "usage": {"prompt_tokens": t_in, "completion_tokens": t_out,
+                                           "total_tokens": t_in + t_out}})
 
             def _send(self, code: int, obj: dict[str, Any]) -> None:
                 data = json.dumps(obj).encode()

@@ -30,6 +30,8 @@ class ScriptedChatModel(BaseChatModel):
     replies: list[Any] = Field(default_factory=list)
     seen: list[list[BaseMessage]] = Field(default_factory=list)
     bound_tools: list[list[str]] = Field(default_factory=list)
+    tool_choices: list[Any] = Field(default_factory=list)
+    call_kwargs: list[dict[str, Any]] = Field(default_factory=list)  # per call: max_tokens, timeout, ...
 
     @property
     def _llm_type(self) -> str:
@@ -38,13 +40,18 @@ class ScriptedChatModel(BaseChatModel):
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
         names = []
         for t in tools:
+            if isinstance(t, dict):  # an OpenAI tool dict (a schema built per call)
+                names.append(str(t.get("function", t).get("name")))
+                continue
             names.append(getattr(t, "__name__", None) or getattr(t, "name", None) or str(t))
         self.bound_tools.append(names)
+        self.tool_choices.append(kwargs.get("tool_choice"))
         return self
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         self.seen.append(list(messages))
+        self.call_kwargs.append(dict(kwargs))
         if not self.replies:
             last = messages[-1].content if messages else ""
             raise UnscriptedCallError(f"unscripted model call #{len(self.seen)}: {str(last)[:200]!r}")
