@@ -122,11 +122,15 @@ def token_cap(model: Any, n: int) -> dict[str, Any]:
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|javascript)?[ \t]*\n?(.*?)```", re.S)
 
 
-def json_in_text(text: str) -> Any | None:
+def json_in_text(text: str, *, truncated: bool = False) -> Any | None:
     """The first JSON object or array in a model's text: a fenced ```json block, the whole text, or the first
-    decodable `{...}` / `[...]` inside prose; None when there is none."""
+    decodable `{...}` / `[...]` inside prose; with `truncated`, also an object cut off mid-way (a reply stopped at
+    its token cap), closed after its last complete value. None when there is none."""
     if not text or not text.strip():
         return None
+    if truncated:
+        start = min((k for k in (text.find("{"), text.find("[")) if k >= 0), default=-1)
+        return close_truncated(text[start:]) if start >= 0 else None
     dec = json.JSONDecoder()
     for chunk in [*_FENCE.findall(text), text]:
         c = chunk.strip()
@@ -134,9 +138,73 @@ def json_in_text(text: str) -> Any | None:
             return json.loads(c)
         except ValueError:
             pass
-        for m in re.finditer(r"[{\[]", c):
+        for k in _top_level_openings(c):
             try:
-                obj, _ = dec.raw_decode(c[m.start():])
+                obj, _ = dec.raw_decode(c[k:])
+            except ValueError:
+                continue
+            if isinstance(obj, dict | list):
+                return obj
+    return None
+
+
+def _top_level_openings(text: str) -> list[int]:
+    """Positions of `{` / `[` outside any string and any earlier open bracket (never the inside of an object that
+    was cut off, which would pass a fragment for the answer)."""
+    out: list[int] = []
+    depth = 0
+    in_str = esc = False
+    for k, ch in enumerate(text):
+        if in_str:
+            esc, in_str = (False, True) if esc else (ch == "\\", ch != '"')
+            continue
+        if ch == '"' and depth:
+            in_str = True
+        elif ch in "{[":
+            if depth == 0:
+                out.append(k)
+            depth += 1
+        elif ch in "}]" and depth:
+            depth -= 1
+    return out
+
+
+def close_truncated(text: str) -> Any | None:
+    """A JSON object or array cut off mid-way, closed after its last complete value: '{"a": 1, "b": ["x", "y'
+    → {"a": 1, "b": ["x"]}. None when no prefix closes into valid JSON."""
+    stack: list[str] = []
+    in_str = esc = False
+    cuts: list[tuple[int, str]] = []  # (end of a complete value or container opening, closers needed there)
+    for k, ch in enumerate(text):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+                cuts.append((k + 1, "".join(reversed(stack))))
+            continue
+        if ch == '"':
+            in_str = True
+        elif ch in "{[":
+            stack.append("}" if ch == "{" else "]")
+            if k == 0:  # only the root may close empty; an emptied inner object would not validate
+                cuts.append((k + 1, "".join(reversed(stack))))
+        elif ch in "}]":
+            if not stack:
+                break
+            stack.pop()
+            cuts.append((k + 1, "".join(reversed(stack))))
+            if not stack:
+                break
+        elif ch in "0123456789el" and k + 1 < len(text) and text[k + 1] in ",}] \n":
+            cuts.append((k + 1, "".join(reversed(stack))))  # end of a number / true / false / null
+    for end, closers in reversed(cuts[-200:]):
+        head = text[:end].rstrip()
+        for candidate in (head + closers, re.sub(r",\s*$", "", head) + closers):
+            try:
+                obj = json.loads(candidate)
             except ValueError:
                 continue
             if isinstance(obj, dict | list):
@@ -170,22 +238,27 @@ def tool_args(message: Any, name: str) -> tuple[dict[str, Any] | list[Any] | Non
     """What a reply says for tool `name`: (arguments, None, how) from its tool call, else from JSON in the message
     text (a model that answered in prose or a fenced block instead of calling the tool); (None, error, '') when
     neither is there. `how` is 'tool_call' or 'content'; the arguments are a dict, or a list when the model
-    answered with a bare array (the caller decides whether that is usable)."""
+    answered with a bare array (the caller decides whether that is usable). 'truncated' marks arguments cut off at
+    the token cap and closed after their last complete value."""
     calls = list(getattr(message, "tool_calls", None) or [])
     call = next((c for c in calls if c.get("name") == name), calls[0] if len(calls) == 1 else None)
     if call is not None and isinstance(call.get("args"), dict):
         return _unwrap(call["args"], name), None, "tool_call"
     error = None
-    for bad in getattr(message, "invalid_tool_calls", None) or []:
-        raw = bad.get("args") or ""
-        obj = _unwrap(json_in_text(raw), name) if isinstance(raw, str) else None
+    raws = [str(bad.get("args") or "") for bad in getattr(message, "invalid_tool_calls", None) or []]
+    for raw in raws:
+        obj = _unwrap(json_in_text(raw), name)
         if isinstance(obj, dict | list):
             return obj, None, "tool_call"
-        error = f"the {name} arguments are not valid JSON: {str(raw)[:120]!r}"
+        error = f"the {name} arguments are not valid JSON: {raw[:120]!r}"
     content = message.content if isinstance(getattr(message, "content", None), str) else ""
     if isinstance(getattr(message, "content", None), list):
         content = " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in message.content)
     obj = _unwrap(json_in_text(content), name)
     if isinstance(obj, dict | list):
         return obj, None, "content"
+    for raw in [*raws, content]:  # cut off at the token cap: keep what was complete
+        obj = _unwrap(json_in_text(raw, truncated=True), name)
+        if isinstance(obj, dict | list) and obj:
+            return obj, None, "truncated"
     return None, error or f"no {name} tool call and no JSON object in the reply ({content.strip()[:80]!r})", ""

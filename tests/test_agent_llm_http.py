@@ -344,3 +344,29 @@ def test_tool_args_reads_calls_fences_and_wrappers() -> None:
     none, err, _ = tool_args(AIMessage(content="no idea"), "Script")
     assert none is None and err and "no Script tool call" in err
     assert json_in_text("[1, 2]") == [1, 2] and json_in_text("") is None
+
+
+def test_answer_cut_at_the_token_cap_keeps_its_complete_part(tmp_path: Path) -> None:
+    cut = ('{"product": null, "angle": "侧睡纹", "duration_s": 20, "lang": "zh", '
+           '"formats": ["live_action", "eff')  # what a 0.5B model sent when it listed every format into the cap
+    with PlannerServer() as srv:
+        srv.script["BriefDraft"] = [{"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_b", "type": "function", "function": {"name": "BriefDraft", "arguments": cut}}]}]
+        r = _make(tmp_path, srv, "做一条20秒的侧睡纹广告")
+        assert len(srv.step_requests("BriefDraft")) == 1  # no correction round needed
+    assert not r.run.fallbacks and r.storyboard.brief.angle == "侧睡纹"
+    assert r.run.llm_steps[0].get("answer_in") == "truncated"
+    assert any("cut off at" in w for w in r.run.warnings)
+    assert r.storyboard.brief.formats == []  # the request names no format: the model's guess is not a filter
+    assert any("does not name; dropped" in w for w in r.run.warnings)
+    assert_ad_invariants(r, 20)
+
+
+def test_json_readers_prefer_the_whole_object() -> None:
+    from cutpilot.llm import close_truncated
+
+    cut = '{"slots": [{"role": "hook", "seconds": 3}, {"role": "pro'
+    assert json_in_text(cut) is None  # never the inner fragment
+    assert json_in_text(cut, truncated=True) == {"slots": [{"role": "hook", "seconds": 3}]}
+    assert close_truncated('{"a": 1, "b": ["x", "y') == {"a": 1, "b": ["x"]}
+    assert json_in_text('Sure {not json} then {"a": [1, {"b": 2}]} ok') == {"a": [1, {"b": 2}]}

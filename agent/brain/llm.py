@@ -94,17 +94,19 @@ class BriefDraft(BaseModel):
     """The brief as the model understands it."""
 
     product: str | None = None
-    angle: str | None = None
+    angle: str | None = Field(default=None, json_schema_extra={"maxLength": 40})
     angle_family: Literal["pain", "benefit", "fun", "curiosity", "offer"] | None = None
     duration_s: float = 30.0
     aspect: Literal["9:16", "1:1", "4:5", "16:9"] = "9:16"
-    platform: str | None = None
+    platform: str | None = Field(default=None, json_schema_extra={"maxLength": 40})
     lang: Literal["zh", "en"] = "zh"
-    audience: str | None = None
-    tone: str | None = None
-    must_include: list[str] = Field(default_factory=list)
-    must_avoid: list[str] = Field(default_factory=list)
-    formats: list[str] = Field(default_factory=list)
+    audience: str | None = Field(default=None, json_schema_extra={"maxLength": 40})
+    tone: str | None = Field(default=None, json_schema_extra={"maxLength": 40})
+    must_include: list[str] = Field(default_factory=list, json_schema_extra={"maxItems": 3})
+    must_avoid: list[str] = Field(default_factory=list, json_schema_extra={"maxItems": 3})
+    formats: list[str] = Field(default_factory=list, json_schema_extra={
+        "items": {"enum": [f.value for f in ClipFormat]}, "maxItems": 2,
+        "description": "only the formats the request names; usually []"})
 
     @field_validator("product", "angle", "platform", "audience", "tone", mode="before")
     @classmethod
@@ -337,8 +339,11 @@ class LLMBrain:
                     problems = [_brief_errors(e)]
                 except (_Unusable, CutpilotError) as e:
                     problems = [str(e)]
-            if how == "content":
-                rec["answer_in"] = "content"
+            if how in ("content", "truncated"):
+                rec["answer_in"] = how
+            if how == "truncated" and args is not None:
+                run.warn(f"{step}: the model's answer was cut off at {clock.spec.max_tokens} tokens; its complete "
+                         "part was used")
             if not problems:
                 return result
             rec["problems"] = [p[:160] for p in problems[:6]]
@@ -371,6 +376,10 @@ class LLMBrain:
                     fmts += [x for x in parse_formats(f) if x not in fmts]
                 except CutpilotError:
                     run.warn(f"LLM brief named an unknown footage format {f!r}; ignored")
+            if fmts and text.strip() and "formats" not in facts:  # a format filter the request never asked for
+                run.warn(f"LLM brief restricted footage to {[f.value for f in fmts]}, which the request does not "
+                         "name; dropped")
+                fmts = []
             product = d.product if d.product in products else None
             if d.product and product is None:
                 product = match_product(d.product, products)
@@ -613,8 +622,7 @@ def _line_problem(line: str, room: float, lang: str, terms: list[str] | None = N
     if is_injection(line):
         return "the line repeats instructions from the data"
     cap = budget(room, lang)
-    if speech_units(line, lang) < min(_least_units(int(cap)), 2) or re.fullmatch(r"(槽|slot)\s*\d+", line.strip(),
-                                                                                     re.I):
+    if speech_units(line, lang) < min(_least_units(int(cap)), 2) or _LABEL.search(line):
         return "the line is a label, not a line: write what the voiceover says"
     if speech_units(line, lang) > 1.5 * cap + 1:
         unit = "Chinese characters" if lang == "zh" else "words"
@@ -629,6 +637,9 @@ def _brief_errors(e: ValidationError) -> str:
 
 
 _SLOT_KEY = re.compile(r"(?:slot[_ ]?)?(\d+)", re.I)
+# a slot label or a role name copied from the schema instead of a line
+_LABEL = re.compile(r"(槽|slot)\s*_?\d+|\b(hook|pain_?point|product_?intro|feature_?demo|offer_?cta|social_?proof|"
+                    r"spokesperson|intent|max_units)\b|painPoint|productIntro|featureDemo|offerCta", re.I)
 _NAMED_TOOL = re.compile(r"\s*functions\.(\w+):?\s*$")
 
 
@@ -677,7 +688,7 @@ def _script_tool(rows: list[dict[str, Any]], lang: str) -> dict[str, Any]:
                        f"{cap - 1}}}$")
             unit = "English words"
         props[f"slot_{r['slot']}"] = {"type": "string", "pattern": pattern,
-                                      "description": f"{r['role']} ({r['intent'][:60]}): {least} to "
+                                      "description": f"the words spoken in slot {r['slot']}: {least} to "
                                                      f"{r['max_units']} {unit}"}
     return {"type": "function", "function": {
         "name": "Script", "description": "One voiceover / caption line per slot.",
