@@ -22,8 +22,9 @@ HOOKS: dict[str, tuple[list[str], list[str]]] = {
              ["Still fighting {angle}? Try {name}.", "Still fighting {angle}?", "{Angle}?"]),
     "fun": (["{angle}，从{name}开始！", "{name}，{angle}！", "{angle}！"],
             ["{Angle} starts with {name}!", "{name}: {angle}!", "{Angle}!"]),
-    "benefit": (["{point}，{name}做到了", "{name}：{point}", "{point}！"],
-                ["{Point}: that's {name}.", "{name}: {point}.", "{Point}."]),
+    "benefit": (["{angle}，{name}做到了", "{point}，{name}做到了", "{name}：{point}", "{point}！", "{angle}！"],
+                ["{Angle}: that's {name}.", "{Point}: that's {name}.", "{name}: {point}.", "{Point}.",
+                 "{Angle}!"]),
     "curiosity": (["{name}凭什么这么多人爱？", "{name}凭什么火？", "认识{name}"],
                   ["Why is everyone talking about {name}?", "Why {name}?", "Meet {name}."]),
     "offer": (["{offer}！{name}", "{offer}！"], ["{Offer} on {name}!", "{Offer}!"]),
@@ -101,15 +102,28 @@ def _fill(tmpl: str, values: dict[str, str]) -> str | None:
     return out
 
 
-def _forms(point: str) -> list[str]:
-    """A selling point as written, then its first clause ("齿轮真的会转，方向盘真的能打" → "齿轮真的会转")."""
-    first = re.split(r"[，,；;：:]", point, maxsplit=1)[0].strip()
-    return [point] if not first or first == point else [point, first]
+def _content_words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]{4,}|[\u4e00-\u9fff]{2}", text.lower()))
+
+
+def _forms(point: str, prefer: set[str]) -> list[str]:
+    """A selling point as written, then its clauses, the one sharing most words with the brief first
+    ("齿轮真的会转，方向盘真的能打" → "齿轮真的会转")."""
+    clauses = [c.strip() for c in re.split(r"[，,；;：:]", point) if c.strip()]
+    if len(clauses) <= 1:
+        return [point]
+    return [point, *sorted(clauses, key=lambda c: -len(prefer & _content_words(c)))]
 
 
 def _clean_point(p: str, lang: str) -> str:
+    """A point as it reads mid-sentence: no final stop; in English a lower-case first word unless it is a name
+    or an acronym (LEGO, Pro-Xylane)."""
     p = p.strip().rstrip("。.!！")
-    return p if lang == "zh" else p[:1].lower() + p[1:] if p[:2] != p[:2].upper() else p
+    if lang == "zh" or not p:
+        return p
+    first = p.split()[0]
+    keep = len(first) > 1 and (first.isupper() or any(ch.isupper() for ch in first[1:]))
+    return p if keep else p[:1].lower() + p[1:]
 
 
 class Copywriter:
@@ -118,6 +132,8 @@ class Copywriter:
     def __init__(self, brief: Brief, facts: Facts, lang: str) -> None:
         self.brief, self.facts, self.lang = brief, facts, lang
         self.used_points: set[str] = set()
+        self.said: set[str] = set()
+        self._brief_words = _content_words(brief.text)
 
     def _values(self, point: str) -> dict[str, str]:
         aud = self.facts.audience or ""
@@ -127,8 +143,8 @@ class Copywriter:
                 "offer": (self.facts.offer or "").rstrip("。.!！"), "audience": aud}
 
     def _points(self) -> list[str]:
-        fresh = [p for p in self.facts.points if p not in self.used_points]
-        return fresh + [p for p in self.facts.points if p in self.used_points] or [""]
+        """The selling points, those that share words with the brief (its angle) first."""
+        return sorted(self.facts.points, key=lambda p: -len(self._brief_words & _content_words(p))) or [""]
 
     def line(self, role: SlotRole, seconds: float, *, is_hook: bool = False, name_first: bool = False) -> str:
         """The longest grounded variant that fits the slot; a shortened one (on a word boundary) otherwise."""
@@ -152,17 +168,22 @@ class Copywriter:
         fallback: str | None = None
         with_point = [v for v in variants if "{point}" in v.lower()]
         plain = [v for v in variants if "{point}" not in v.lower()]
-        tries = [(v, point, said) for point in self._points() if point for said in _forms(point)
-                 for v in with_point]  # a selling point (whole, else its first clause) beats a plain line
-        tries += [(v, "", "") for v in plain]
+        fresh = [p for p in self._points() if p and p not in self.used_points]
+        spent = [p for p in self._points() if p and p in self.used_points]
+        tries = [(v, "", "") for v in plain if "{angle}" in v.lower() and (is_hook or role == SlotRole.hook)]
+        tries += [(v, point, said) for point in fresh for said in _forms(point, self._brief_words)
+                  for v in with_point]  # a selling point (whole, else its best clause) beats a plain line
+        tries += [(v, "", "") for v in plain if (v, "", "") not in tries]
+        tries += [(v, point, said) for point in spent for said in _forms(point, self._brief_words) for v in with_point]
         for v, point, said in tries:
             text = _fill(v, self._values(_clean_point(said, self.lang)))
             if text is None:
                 continue
             fallback = fallback or text
-            if within_budget(text, seconds, self.lang) and not self._banned(text):
+            if within_budget(text, seconds, self.lang) and not self._banned(text) and text not in self.said:
                 if point:
                     self.used_points.add(point)
+                self.said.add(text)
                 return text
         angle = _angle(self.brief, self.lang)
         text = fallback or self.facts.name or (_cap(angle) + ("！" if zh else ".") if angle else "")
