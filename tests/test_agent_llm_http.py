@@ -370,3 +370,27 @@ def test_json_readers_prefer_the_whole_object() -> None:
     assert json_in_text(cut, truncated=True) == {"slots": [{"role": "hook", "seconds": 3}]}
     assert close_truncated('{"a": 1, "b": ["x", "y') == {"a": 1, "b": ["x"]}
     assert json_in_text('Sure {not json} then {"a": [1, {"b": 2}]} ok') == {"a": [1, {"b": 2}]}
+
+
+def test_lines_that_copy_the_slot_intent_are_asked_again_then_replaced(tmp_path: Path) -> None:
+    """What the live 0.5B model did on the English brief: it wrote each slot's intent as its line."""
+    with PlannerServer(brief={"lang": "en", "angle": "侧睡纹", "duration_s": 15}) as srv:
+        srv.script["Script"] = [lambda b: _lines(b, lambda r: r["intent"][:30])] * 2
+        r = _make(tmp_path, srv, "make a 15s side-sleep wrinkle ad")
+        reqs = srv.step_requests("Script")
+    assert len(reqs) == 2 and _mentions(reqs[1], "repeats the slot's intent")
+    intents = {s.intent[:30] for s in r.storyboard.slots}
+    assert not any(s.line in intents for s in r.storyboard.slots)
+    assert any("repeats the slot's intent" in w and "the offline line instead" in w for w in r.run.warnings)
+    assert_ad_invariants(r, 15)
+
+
+def test_an_english_line_is_grounded_by_the_angle_named_in_chinese() -> None:
+    from agent.brain.llm import _grounding, _line_problem
+
+    sb = normalise_storyboard(Brief(text="x", duration_s=15, lang="en", angle="侧睡纹", product=PRODUCT),
+                              StoryboardDraft.model_validate({"slots": [{"role": "hook", "seconds": 3}]}),
+                              RunRecord(thread_id="t"))
+    terms = _grounding(sb, None, "en")
+    assert _line_problem("Side-sleep wrinkles, gone by morning", 4, "en", terms) is None
+    assert "names neither" in str(_line_problem("A brand you can trust", 4, "en", terms))

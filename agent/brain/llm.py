@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 import prompts
 from agent.brain.offline import pick_best
-from agent.brief import PLATFORM_ASPECT, angle_family, explicit_facts, match_product
+from agent.brief import ANGLES, PLATFORM_ASPECT, angle_family, explicit_facts, match_product
 from agent.rules import CJK, budget, is_injection, speech_units, trim_to_budget
 from agent.runrecord import RunRecord
 from agent.sources import ClipSource
@@ -551,9 +551,13 @@ class LLMBrain:
             slots=json.dumps(rows, ensure_ascii=False, indent=1))
         got: dict[int, str] = {}
         terms = _grounding(storyboard, product, lang)
+        echoes = {i: [storyboard.slots[i].intent, ROLE_INTENT[storyboard.slots[i].role]] for i in slots}
 
         def problem(i: int) -> str | None:
-            return _line_problem(got.get(i, ""), rooms[i], lang, terms)
+            line = got.get(i, "")
+            if line and any(_echoes(line, x) for x in echoes[i]):
+                return "the line repeats the slot's intent; write the words the voiceover says"
+            return _line_problem(line, rooms[i], lang, terms)
 
         def use(out: Script) -> tuple[dict[int, str], list[str]]:
             for ln in out.lines:
@@ -591,7 +595,20 @@ def _grounding(sb: Storyboard, product: Any, lang: str) -> list[str]:
         terms += [*names, *getattr(product, "aliases", []), *getattr(product, "selling_points", []),
                   *getattr(product, "selling_points_en", []), getattr(product, "offer", None) or "",
                   getattr(product, "offer_en", None) or ""]
+    angle = (sb.brief.angle or "").lower()
+    for keys, zh, en in ANGLES:  # a known angle in either language (a model may name it in the other one)
+        if angle and (angle in (zh, en.lower()) or any(k in angle for k in keys)):
+            terms += [zh, en]
     return [str(t) for t in terms if t and len(str(t).strip()) >= 2]
+
+
+def _echoes(line: str, intent: str) -> bool:
+    """The line is (a piece of) the slot's intent: a small model copying its instructions."""
+    def norm(t: str) -> str:
+        return re.sub(r"[\W_]+", " ", t.lower()).strip()
+
+    a, b = norm(line), norm(intent)
+    return len(a) >= 6 and bool(b) and (a in b or b in a)
 
 
 def _keys(text: str, lang: str) -> set[str]:
