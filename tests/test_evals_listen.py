@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from _media import SHARED_MEDIA
 
 from cutpilot.errors import InputError, MediaError
 from cutpilot.settings import Settings
@@ -69,7 +70,7 @@ def _ad(tmp_path: Path) -> Path:
     return out
 
 
-JFK = Path(__file__).resolve().parents[2] / "shared" / "media" / "audio" / "jfk_ask_not.wav"
+JFK = Path(SHARED_MEDIA) / "audio" / "jfk_ask_not.wav"
 
 
 @pytest.mark.slow
