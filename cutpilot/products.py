@@ -184,8 +184,9 @@ def _what(value: object) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
-    if isinstance(value, str):
-        return f"text ({value!r})"
+    if isinstance(value, str):  # a short preview: the message stays one readable line whatever the file holds
+        preview = " ".join(value.split())
+        return f"text ({preview[:40]!r}{'…' if len(preview) > 40 else ''})"
     return f"a {type(value).__name__}"
 
 

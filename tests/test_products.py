@@ -255,3 +255,12 @@ def test_shipped_facts_files_load() -> None:
     assert golden.match("给 LEGO Technic 乐高机械组做一条15秒抖音广告，中文字幕") is golden.get("LEGO Technic")
     assert golden.match("10 second ad for Bastoncini Cookies, 9:16") is golden.get("Bastoncini Cookies")
     assert all(p.points("en") and p.points("zh") for p in golden.products)
+
+
+def test_a_file_that_is_not_products_gets_a_short_line(tmp_path: Path) -> None:
+    bad = tmp_path / "passwd.yaml"
+    bad.write_text("root:x:0:0:root:/root:/bin/bash " * 200 + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        load_products_file(bad)
+    msg = str(e.value)
+    assert "\n" not in msg and len(msg) < 300 and "expected a list of products" in msg
