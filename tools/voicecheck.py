@@ -90,7 +90,13 @@ def transcribe_spans(path: Path, spans_ms: list[tuple[int, int]], lang: str, set
         with wave.open(str(full), "rb") as w:
             sr, width, frames = w.getframerate(), w.getsampwidth(), w.readframes(w.getnframes())
         total = len(frames) // width
-        for k, (a, b) in enumerate(sorted(spans_ms)):
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(spans_ms):  # back-to-back lines are one stretch: padding must not hear a word twice
+            if merged and a - merged[-1][1] <= 2 * pad_ms:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        for k, (a, b) in enumerate(merged):
             i0 = max(0, (a - pad_ms) * sr // 1000)
             i1 = min(total, (b + pad_ms) * sr // 1000)
             if i1 - i0 < sr // 4:
