@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cutpilot.errors import InputError
-
 if TYPE_CHECKING:
     from cutpilot.products import Product, ProductStore
 
@@ -108,12 +106,9 @@ def edit_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Correct a product's facts, e.g. --set offer_en="Free shipping" --set banned_claims="最|第一"."""
-    changes: dict[str, str] = {}
-    for item in sets:
-        if "=" not in item:
-            raise InputError(f"--set needs field=value, got {item!r}")
-        key, value = item.split("=", 1)
-        changes[key.strip()] = value
+    from cutpilot.cli_args import parse_sets
+
+    changes = parse_sets(sets)
     product = _store().edit(name, changes)
     if as_json:
         _print_json(product.model_dump(mode="json"))

@@ -166,12 +166,9 @@ def edit_cmd(
     if not sets:
         raise InputError(f"clips edit {clip_id}: nothing to change; give --set field=value (editable fields: "
                          f"{', '.join(EDITABLE_FIELDS)})")
-    changes: dict[str, str] = {}
-    for item in sets:
-        if "=" not in item:
-            raise InputError(f"--set needs field=value, got {item!r}")
-        key, value = item.split("=", 1)
-        changes[key.strip()] = value
+    from cutpilot.cli_args import parse_sets
+
+    changes = parse_sets(sets)
     from index.library import parse_changes
 
     parse_changes(changes)  # bad fields and values fail here, before the library is opened
