@@ -164,8 +164,7 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
                 if c is not None and c.score < deps.min_score:
                     run.warn(f"slot {i}: best clip scored {c.score:.2f} < {deps.min_score}; filling the gap")
                     slots[i] = slots[i].model_copy(update={"chosen": None, "alternates": []})
-            sb = steps.footage_first(sb.model_copy(update={"slots": slots}), idx, deps.source, run,
-                                     deps.product(sb.brief))
+            sb = steps.footage_first(sb.model_copy(update={"slots": slots}), idx, run, deps.product(sb.brief))
             if len(sb.slots) != len(slots):  # slots were folded: every line is re-written for its new length
                 idx = list(range(len(sb.slots)))
         script_idx = sorted(i for i in set(state.get("dirty_script") or []) | set(idx) if i < len(sb.slots))

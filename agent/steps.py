@@ -187,30 +187,30 @@ def fetch(
     return sb.model_copy(update={"slots": slots})
 
 
-def footage_first(sb: Storyboard, indexes: list[int], source: ClipSource, run: RunRecord, product: Any = None
-                  ) -> Storyboard:
+def footage_first(sb: Storyboard, indexes: list[int], run: RunRecord, product: Any = None) -> Storyboard:
     """Give every empty slot real footage of the product before a card is considered: another moment of a product
     clip already in the ad (the stretch its own slot does not show), else — on a first plan, not a revision — fold
     the slot into its neighbour so the footage there runs longer (the CTA keeps its place, over the packshot)."""
     slots = list(sb.slots)
-    lang = sb.captions_lang or sb.brief.lang
     terms = grounding_terms(sb, product)
-    _fill_moments(slots, indexes, sb.brief.lang, terms, run)
+    family = hook_family(sb.brief)
+    _fill_moments(slots, indexes, sb.brief.lang, terms, family, run)
     full = sorted(indexes) == list(range(len(slots)))
     has_footage = any(s.chosen is not None for s in slots)
     if full and has_footage and len(slots) > 2:
         if slots[0].chosen is None:
             slots = _hook_takes_footage(slots, run)
-            _fill_moments(slots, list(range(len(slots))), sb.brief.lang, terms, run)
-        slots = _fold_empty(slots, run, lang)
+            _fill_moments(slots, list(range(len(slots))), sb.brief.lang, terms, family, run)
+        slots = _fold_empty(slots, run)
     return sb.model_copy(update={"slots": [s.model_copy(update={"index": k}) for k, s in enumerate(slots)]})
 
 
-def _fill_moments(slots: list[Slot], indexes: list[int], voice_lang: str, terms: list[str], run: RunRecord) -> None:
+def _fill_moments(slots: list[Slot], indexes: list[int], voice_lang: str, terms: list[str], family: str,
+                  run: RunRecord) -> None:
     for i in sorted(indexes, key=lambda k: (k != 0, k)):  # the hook first: an ad opens on footage
         if slots[i].chosen is not None or not slots[i].product:
             continue
-        m = _moment(slots, i, voice_lang, terms)
+        m = _moment(slots, i, voice_lang, terms, family)
         if m is not None:
             j, donor, moment = m
             slots[j] = slots[j].model_copy(update={"chosen": donor})
@@ -219,17 +219,16 @@ def _fill_moments(slots: list[Slot], indexes: list[int], voice_lang: str, terms:
                      f"({moment.start:.1f}–{moment.end:.1f} s) shown nowhere else")
 
 
-def _speech_may_play(s: Slot, voice_lang: str, terms: list[str]) -> bool:
+def _speech_may_play(s: Slot, voice_lang: str, terms: list[str], family: str) -> bool:
+    """Whether the script step would play this clip's own words (the same rule it applies)."""
     c = s.chosen
     if c is None or not c.transcript.strip() or _clip_lang(c.transcript) != voice_lang:
         return False
-    t = fold(c.transcript)
-    if s.role == SlotRole.offer_cta:
-        return any(w in t for w in OFFER_SPEECH)
-    return (c.content_type in ROLE_CONTENT_TYPES[s.role]) or any(term in t for term in terms)
+    return speech_fits_role(s, None, terms, family)
 
 
-def _moment(slots: list[Slot], i: int, voice_lang: str, terms: list[str]) -> tuple[int, ClipChoice, ClipChoice] | None:
+def _moment(slots: list[Slot], i: int, voice_lang: str, terms: list[str], family: str
+            ) -> tuple[int, ClipChoice, ClipChoice] | None:
     """(donor slot, its shortened choice, the leftover as a new choice) for the longest unused stretch of a product
     clip in the ad; a clip whose speech may be played is never split (it would cut a sentence)."""
     best: tuple[float, int] | None = None
@@ -237,7 +236,7 @@ def _moment(slots: list[Slot], i: int, voice_lang: str, terms: list[str]) -> tup
         c = s.chosen
         if j == i or c is None or c.start is None or c.end is None or c.source is None:
             continue
-        if _speech_may_play(s, voice_lang, terms):
+        if _speech_may_play(s, voice_lang, terms, family):
             continue
         if Path(c.source).suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"):
             continue
@@ -276,7 +275,7 @@ def _hook_takes_footage(slots: list[Slot], run: RunRecord) -> list[Slot]:
     return out
 
 
-def _fold_empty(slots: list[Slot], run: RunRecord, lang: str) -> list[Slot]:
+def _fold_empty(slots: list[Slot], run: RunRecord) -> list[Slot]:
     """Drop slots no footage can fill; their seconds go to a neighbour with footage. An empty CTA takes over the
     footage of the slot before it (the offer is drawn over that shot) rather than becoming a card."""
     out = list(slots)
@@ -378,7 +377,8 @@ def speech_fits_role(s: Slot, rec: ClipRecord | None, terms: list[str], family: 
         return any(w in t for w in OFFER_SPEECH)
     if s.role == SlotRole.hook and s.index == 0:
         return hook_speech_fits(t, family, terms)
-    if rec is not None and rec.content_type in ROLE_CONTENT_TYPES[s.role]:
+    content_type = rec.content_type if rec is not None else c.content_type  # the choice carries the record's
+    if content_type in ROLE_CONTENT_TYPES[s.role]:
         return True
     return any(term in t for term in terms)
 
