@@ -38,6 +38,9 @@ class ClipFormat(StrEnum):
     product_still = "product_still"
     ugc = "ugc"
     screen_recording = "screen_recording"
+    product_display = "product_display"
+    model_showcase = "model_showcase"
+    brand_film = "brand_film"
 
 
 CONTENT_TYPE_ALIASES: dict[str, ContentType] = {
@@ -65,6 +68,13 @@ FORMAT_ALIASES: dict[str, ClipFormat] = {
     "产品静物": ClipFormat.product_still, "白底图": ClipFormat.product_still, "packshot": ClipFormat.product_still,
     "product still": ClipFormat.product_still,
     "用户原创": ClipFormat.ugc, "录屏": ClipFormat.screen_recording, "screen recording": ClipFormat.screen_recording,
+    "产品展示": ClipFormat.product_display, "产品展示切片": ClipFormat.product_display,
+    "product display": ClipFormat.product_display, "product demo": ClipFormat.product_display,
+    "模特展示": ClipFormat.model_showcase, "模特展示切片": ClipFormat.model_showcase,
+    "model showcase": ClipFormat.model_showcase, "model shot": ClipFormat.model_showcase,
+    "品牌视频": ClipFormat.brand_film, "品牌视频切片": ClipFormat.brand_film, "品牌片": ClipFormat.brand_film,
+    "brand film": ClipFormat.brand_film, "brand video": ClipFormat.brand_film,
+    "直播间": ClipFormat.livestream,
 }
 
 
