@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     )
     store_backend: str = Field(default="auto", description="auto | edge | local | server")
     collection: str = "clips"
+    store_wait_s: float = Field(default=120.0, ge=0.0, description="how long a reader waits for the store while "
+                                "another process (an ingest's commit, a make) holds it")
 
     # --- embeddings ------------------------------------------------------------------------------------
     text_embedder: str = Field(
