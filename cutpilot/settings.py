@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_models_dir() -> Path:
+    """Unpacked model files are the same for every home, so they live once per machine in the user cache."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "cutpilot" / "models"
 
 
 class Settings(BaseSettings):
@@ -37,6 +45,8 @@ class Settings(BaseSettings):
     # --- ASR -------------------------------------------------------------------------------------------
     whisper_model: str | None = Field(default=None, description="path to a CTranslate2 Whisper model dir")
     whisper_threads: int = 2
+    models_dir: Path = Field(default_factory=_default_models_dir, description="unpacked model files shared by "
+                             "every CUTPILOT_HOME on this machine (default $XDG_CACHE_HOME/cutpilot/models)")
 
     # --- LLM / VLM (any OpenAI-compatible endpoint) ------------------------------------------------------
     openai_api_key: str | None = Field(

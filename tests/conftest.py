@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# one joined Whisper model for every test home and session on this machine (a join is 0.6 s and 142 MB), kept
+# out of the user's own cache
+os.environ.setdefault("CUTPILOT_MODELS_DIR", str(Path(tempfile.gettempdir()) / "cutpilot-test-models"))
 for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CUTPILOT_LLM_MODEL", "CUTPILOT_VLM_MODEL", "QDRANT_URL"):
     os.environ.pop(_var, None)
 
