@@ -20,6 +20,8 @@ def register(app: typer.Typer) -> None:
         product: Annotated[str | None, typer.Option("--product", "-p", help="Product shown in this footage.")] = None,
         jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=16, help="Sources processed in parallel.")] = 1,
         no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars (logs, CI).")] = False,
+        wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another ingest on this "
+                                             "home to finish (default: fail at once, naming it).")] = 0.0,
     ) -> None:
         """Slice footage into 1–10 s clips, transcribe, describe, label and add them to the clip library."""
         from rich.console import Console
@@ -28,10 +30,14 @@ def register(app: typer.Typer) -> None:
         from cutpilot.settings import get_settings
         from index.ingest import ingest
         from index.library import Library
+        from index.lock import ingest_lock
 
         settings = get_settings()
         out, err = Console(), Console(stderr=True)
-        with Library.open(settings) as lib:
+        # one writer per home; the store itself is held only while a finished batch is committed, so search,
+        # clips and make keep working during a long ingest
+        with ingest_lock(settings.home).hold(wait, on_wait="waiting for the other ingest"), \
+                Library.open(settings, lazy=True) as lib:
             report = ingest(paths, settings, lib, annotations=annotations, product=product, jobs=jobs,
                             progress=not no_progress)
             total = lib.count()

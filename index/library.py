@@ -9,22 +9,26 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from cutpilot.errors import InputError, NotFoundError
+from cutpilot.errors import InputError, NotFoundError, StoreError
 from cutpilot.jsonl import read_objects
 from cutpilot.models import EDITABLE_FIELDS, ClipRecord, clip_id_for, parse_content_type, parse_formats
 from cutpilot.settings import Settings
 from index.clipvec import ImageEmbedder, get_image_embedder
 from index.embed import TextEmbedder, get_text_embedder
+from index.lock import NamedLock, store_lock
 from index.search import SearchFilters, SearchHit, bm25_document, hybrid_search
-from index.store import ClipStore, Conditions, StoreMeta, StorePoint
+from index.store import ClipStore, Conditions, StoreMeta, StorePoint, resolve_backend
 
 RECORD_FIELDS = tuple(ClipRecord.model_fields)
+WRITER_WAIT_S = 3600.0  # an ingest commit waits out a long reader (a make) rather than drop a finished batch
 _LIST_SPLIT = re.compile(r"\s*[,，、;|]\s*")
 
 
@@ -77,12 +81,19 @@ class Library:
     """Clips in a Qdrant collection, embedded by one text model (+ optional CLIP)."""
 
     def __init__(
-        self, store: ClipStore, embedder: TextEmbedder, image: ImageEmbedder | None, settings: Settings
+        self, store: ClipStore | None, embedder: TextEmbedder, image: ImageEmbedder | None, settings: Settings,
+        *, lock: NamedLock | None = None, opener: Callable[[], ClipStore] | None = None,
+        meta: StoreMeta | None = None,
     ) -> None:
-        self.store = store
+        self._store = store
         self.embedder = embedder
-        self.image = image if store.meta.image_model else None
+        have = store.meta if store is not None else meta
+        self.image = image if have is not None and have.image_model else None
         self.settings = settings
+        self._lock = lock
+        self._opener = opener
+        self._depth = 0
+        self._mutex = threading.RLock()
 
     @classmethod
     def open(
@@ -92,8 +103,13 @@ class Library:
         embedder: TextEmbedder | None = None,
         image_embedder: ImageEmbedder | None = None,
         backend: str | None = None,
+        lazy: bool = False,
     ) -> Library:
-        """Open (or create) the library under settings.home; refuses a store built with other models."""
+        """Open (or create) the library under settings.home; refuses a store built with other models.
+
+        The embedded stores admit one process at a time, so the store lock is taken first (waiting up to
+        settings.store_wait_s for an ingest's commit). A `lazy` library (what ingest uses) holds the store only
+        inside `batch()` or a single call, so readers can search between its commits."""
         emb = embedder or get_text_embedder(settings)
         img = image_embedder if image_embedder is not None else get_image_embedder(settings)
         meta = StoreMeta(
@@ -102,7 +118,63 @@ class Library:
             image_model=img.model_id if img else None,
             image_dim=img.dim if img else None,
         )
-        return cls(ClipStore.open(settings, meta, backend=backend), emb, img, settings)
+        embedded = (backend or resolve_backend(settings)) != "server"
+        lock = store_lock(settings.home) if embedded else None
+
+        def opener() -> ClipStore:
+            return ClipStore.open(settings, meta, backend=backend)
+
+        if lock is not None:
+            lock.acquire(settings.store_wait_s, on_wait="waiting for the clip store")
+        try:
+            store = opener()
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        if not lazy:
+            return cls(store, emb, img, settings, lock=lock)
+        have = store.meta
+        store.close()
+        if lock is not None:
+            lock.release()
+        return cls(None, emb, img, settings, lock=lock, opener=opener, meta=have)
+
+    @property
+    def store(self) -> ClipStore:
+        """The open store; a lazy library has one only inside `batch()`."""
+        if self._store is None:
+            raise StoreError("the clip store is not held; wrap the call in `with library.batch():`")
+        return self._store
+
+    @contextmanager
+    def batch(self) -> Iterator[ClipStore]:
+        """Hold the store for a group of calls (one commit); a no-op on a library that holds it already."""
+        if self._opener is None:
+            yield self.store
+            return
+        with self._mutex:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.store
+                finally:
+                    self._depth -= 1
+                return
+            if self._lock is not None:
+                self._lock.acquire(WRITER_WAIT_S, on_wait="waiting for the clip store to commit")
+            try:
+                self._store = self._opener()
+                self._depth = 1
+                try:
+                    yield self._store
+                finally:
+                    self._depth = 0
+                    store, self._store = self._store, None
+                    store.close()
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
 
     # -- writing -----------------------------------------------------------------------------------------
     def _points(self, records: list[ClipRecord]) -> list[StorePoint]:
@@ -126,16 +198,20 @@ class Library:
         return points
 
     def add(self, records: list[ClipRecord], batch: int = 64) -> None:
-        """Embed and upsert; the same clip_id replaces the old point, so re-adding never duplicates."""
-        for i in range(0, len(records), batch):
-            self.store.upsert(self._points(records[i : i + batch]))
+        """Embed and upsert; the same clip_id replaces the old point, so re-adding never duplicates. Vectors are
+        computed before the store is taken, so a lazy library holds it only for the upsert."""
+        points = [p for i in range(0, len(records), batch) for p in self._points(records[i : i + batch])]
+        with self.batch() as store:
+            store.upsert(points)
 
     def delete(self, ids: list[str]) -> None:
-        self.store.delete(ids)
+        with self.batch() as store:
+            store.delete(ids)
 
     def optimize(self) -> None:
         """Build vector indexes after a bulk load (ingest calls it once at the end; cheap when nothing changed)."""
-        self.store.optimize()
+        with self.batch() as store:
+            store.optimize()
 
     def edit(self, clip_id: str, changes: dict[str, str]) -> ClipRecord:
         """Human correction: set editable fields, mark them verified, re-embed."""
@@ -154,23 +230,26 @@ class Library:
 
     # -- reading -----------------------------------------------------------------------------------------
     def get(self, clip_id: str) -> ClipRecord:
-        found = self.store.retrieve([clip_id])
+        with self.batch() as store:
+            found = store.retrieve([clip_id])
         if not found:
             raise NotFoundError(f"no clip with id {clip_id}")
         return record_from_payload(found[0])
 
     def get_many(self, ids: list[str]) -> list[ClipRecord]:
         """Records for the ids that exist, in the order asked."""
-        return [record_from_payload(p) for p in self.store.retrieve(list(ids))]
+        with self.batch() as store:
+            return [record_from_payload(p) for p in store.retrieve(list(ids))]
 
     def resolve_id(self, prefix: str) -> str:
         """A full clip id from a unique prefix (what `clips list` shows); an empty id names no clip (it would
         be a prefix of every one)."""
         if not prefix.strip():
             raise InputError("clip id is empty; give an id or a unique prefix (see `cutpilot clips list`)")
-        if self.store.retrieve([prefix]):
-            return prefix
-        matches = [p["clip_id"] for p in self.store.scroll() if str(p["clip_id"]).startswith(prefix)]
+        with self.batch() as store:
+            if store.retrieve([prefix]):
+                return prefix
+            matches = [p["clip_id"] for p in store.scroll() if str(p["clip_id"]).startswith(prefix)]
         if len(matches) == 1:
             return str(matches[0])
         if not matches:
@@ -178,15 +257,22 @@ class Library:
         raise InputError(f"clip id prefix {prefix} is ambiguous ({len(matches)} clips); give more characters")
 
     def ids_for_source(self, source_hash: str) -> set[str]:
-        return {str(p["clip_id"]) for p in self.store.scroll(Conditions(source_hash=source_hash))}
+        with self.batch() as store:
+            return {str(p["clip_id"]) for p in store.scroll(Conditions(source_hash=source_hash))}
 
     def records(self, filters: SearchFilters | None = None) -> Iterator[ClipRecord]:
         cond = filters.to_conditions() if filters else None
+        if self._opener is not None and not self._depth:  # a lazy library reads all, then lets the store go
+            with self.batch() as store:
+                payloads = list(store.scroll(cond))
+            yield from (record_from_payload(p) for p in payloads)
+            return
         for p in self.store.scroll(cond):
             yield record_from_payload(p)
 
     def count(self, filters: SearchFilters | None = None) -> int:
-        return self.store.count(filters.to_conditions() if filters else None)
+        with self.batch() as store:
+            return store.count(filters.to_conditions() if filters else None)
 
     def search(
         self, query: str, filters: SearchFilters | None = None, *, image: Path | None = None, limit: int = 10
@@ -194,16 +280,17 @@ class Library:
         """Hybrid search; `image` adds CLIP similarity (weight settings.image_weight) when CLIP is on."""
         if image is not None and not Path(image).is_file():
             raise InputError(f"image {image} does not exist")
-        return hybrid_search(
-            self.store,
-            self.embedder,
-            query,
-            filters,
-            image=image,
-            image_embedder=self.image,
-            image_weight=self.settings.image_weight,
-            limit=limit,
-        )
+        with self.batch() as store:
+            return hybrid_search(
+                store,
+                self.embedder,
+                query,
+                filters,
+                image=image,
+                image_embedder=self.image,
+                image_weight=self.settings.image_weight,
+                limit=limit,
+            )
 
     # -- export / import ---------------------------------------------------------------------------------
     def export(self, path: Path) -> int:
@@ -245,7 +332,15 @@ class Library:
         return len(records)
 
     def close(self) -> None:
-        self.store.close()
+        """Close the store and let the lock go (idempotent)."""
+        with self._mutex:
+            if self._opener is None and self._store is not None:
+                store, self._store = self._store, None
+                try:
+                    store.close()
+                finally:
+                    if self._lock is not None:
+                        self._lock.release()
 
     def __enter__(self) -> Library:
         return self

@@ -86,7 +86,9 @@ def holders(home: Path) -> list[Holder]:
 
 
 class NamedLock:
-    """An exclusive flock on `<home>/locks/<name>`, re-entrant within one process (threads share it)."""
+    """An exclusive flock on `<home>/locks/<name>`; re-entrant for the thread that holds it, and other threads of
+    the process wait for it like other processes do. Release may come from any thread (a library opened by one
+    thread and closed by another)."""
 
     def __init__(self, home: Path, name: str) -> None:
         self.home = home
@@ -94,7 +96,9 @@ class NamedLock:
         self.path = lock_dir(home) / name
         self._fd: int | None = None
         self._depth = 0
-        self._mutex = threading.RLock()
+        self._owner: int | None = None
+        self._busy = False
+        self._cond = threading.Condition()
 
     def _try(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,45 +114,66 @@ class NamedLock:
         self._fd = fd
         return True
 
+    def _refusal(self, wait_s: float) -> StoreError:
+        who = read_holder(self.home, self.name)
+        by = who.describe() if who else f"another thread of this process (pid {os.getpid()})"
+        what = "another ingest is writing this library" if self.name == INGEST else "the clip store is in use"
+        waited = f" after waiting {wait_s:.0f} s" if wait_s >= 1 else ""
+        return StoreError(f"{what}: {by} holds {self.path}{waited}; wait for it to finish or use another "
+                          "CUTPILOT_HOME")
+
     def acquire(self, wait_s: float, *, on_wait: str = "") -> None:
         """Take the lock, waiting up to `wait_s` seconds (0 = fail fast); StoreError names the holder otherwise."""
-        self._mutex.acquire()
-        if self._depth:
-            self._depth += 1
-            return
+        me = threading.get_ident()
         deadline = time.monotonic() + max(0.0, wait_s)
-        told = False
-        delay = 0.05
-        while not self._try():
-            if time.monotonic() >= deadline:
-                self._mutex.release()
-                who = read_holder(self.home, self.name)
-                by = who.describe() if who else "another process"
-                what = "ingest is writing this library" if self.name == INGEST else "the clip store is in use"
-                waited = f" after waiting {wait_s:.0f} s" if wait_s >= 1 else ""
-                raise StoreError(f"{what}: {by} holds {self.path}{waited}; wait for it to finish or use "
-                                 "another CUTPILOT_HOME")
-            if on_wait and not told and time.monotonic() > deadline - wait_s + 1.0:
-                who = read_holder(self.home, self.name)
-                print(f"{on_wait} ({who.describe() if who else 'another process'} holds {self.name})",
-                      file=sys.stderr, flush=True)
-                told = True
-            time.sleep(delay)
-            delay = min(0.5, delay * 1.5)
-        self._depth = 1
+        with self._cond:
+            if self._depth and self._owner == me:
+                self._depth += 1
+                return
+            while self._depth or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._refusal(wait_s)
+                self._cond.wait(min(left, 0.5))
+            self._busy = True
+        try:
+            told = False
+            delay = 0.05
+            while not self._try():
+                if time.monotonic() >= deadline:
+                    raise self._refusal(wait_s)
+                if on_wait and not told:
+                    who = read_holder(self.home, self.name)
+                    print(f"{on_wait}: {who.describe() if who else 'another process'} holds {self.name}",
+                          file=sys.stderr, flush=True)
+                    told = True
+                time.sleep(delay)
+                delay = min(0.5, delay * 1.5)
+        except BaseException:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._busy = False
+            self._depth = 1
+            self._owner = me
 
     def release(self) -> None:
-        if not self._depth:
-            return
-        self._depth -= 1
-        if self._depth == 0 and self._fd is not None:
-            try:
-                os.ftruncate(self._fd, 0)
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            finally:
-                os.close(self._fd)
-                self._fd = None
-        self._mutex.release()
+        with self._cond:
+            if not self._depth:
+                return
+            self._depth -= 1
+            if self._depth:
+                return
+            fd, self._fd, self._owner = self._fd, None, None
+            if fd is not None:
+                try:
+                    os.ftruncate(fd, 0)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd)
+            self._cond.notify_all()
 
     @property
     def held(self) -> bool:
@@ -161,3 +186,25 @@ class NamedLock:
             yield
         finally:
             self.release()
+
+
+_registry: dict[tuple[str, str], NamedLock] = {}
+_registry_mutex = threading.Lock()
+
+
+def named_lock(home: Path, name: str) -> NamedLock:
+    """The process's one NamedLock for (home, name): two libraries on one home in one process share it (a flock
+    taken twice by one process through two descriptors would block itself)."""
+    key = (str(Path(home).resolve()), name)
+    with _registry_mutex:
+        if key not in _registry:
+            _registry[key] = NamedLock(Path(home), name)
+        return _registry[key]
+
+
+def store_lock(home: Path) -> NamedLock:
+    return named_lock(home, STORE)
+
+
+def ingest_lock(home: Path) -> NamedLock:
+    return named_lock(home, INGEST)
