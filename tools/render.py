@@ -8,6 +8,7 @@ for the whole timeline (numpy, BS.1770 via pyloudnorm + a true-peak limiter) and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -42,6 +43,8 @@ class RenderResult(BaseModel):
     segments_total: int
     audio_lufs: float | None = None
     audio_true_peak_db: float | None = None
+    cache_dir: str | None = None
+    cache_files: list[str] = []  # what this render read or made in cache_dir: `cutpilot gc` keeps these
 
 
 @dataclass
@@ -380,11 +383,8 @@ def normalize_loudness(x: Any, target_lufs: float, ceiling_db: float) -> tuple[A
     return y, lufs, true_peak_db(y)
 
 
-def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache: Path,
-                 settings: Settings) -> tuple[Path, float | None, float]:
-    """Mix once, normalise once; cached by the audio inputs' content."""
-    import numpy as np
-
+def audio_entry(tl: Timeline, total_samples: int, cache: Path) -> Path:
+    """The cache file of a timeline's mixed, normalised audio (named by the audio inputs' content)."""
     mat = []
     for it in tl.video:
         if isinstance(it, ClipItem) and it.audio:
@@ -393,8 +393,15 @@ def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache
         mat.append([vo.model_dump(mode="json"), fingerprint(vo.source)])
     if tl.music:
         mat.append([tl.music.model_dump(mode="json"), fingerprint(tl.music.source)])
-    key = _h([RENDER_VERSION, total_samples, mat, tl.audio.model_dump()])
-    out = cache / f"audio-{key}.m4a"
+    return cache / f"audio-{_h([RENDER_VERSION, total_samples, mat, tl.audio.model_dump()])}.m4a"
+
+
+def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache: Path,
+                 settings: Settings) -> tuple[Path, float | None, float]:
+    """Mix once, normalise once; cached by the audio inputs' content."""
+    import numpy as np
+
+    out = audio_entry(tl, total_samples, cache)
     meta = out.with_suffix(".json")
     if out.exists() and meta.exists():
         m = json.loads(meta.read_text())
@@ -458,13 +465,14 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
                                                                                                "audio"})])
     final_key = _h([[s.key for s in segs], audio_key, _audio_inputs_fp(timeline), "tag:" + MP4_TAG])
     final = cache / f"final-{final_key}.mp4"
+    used = _cache_use(timeline, segs, caps, card_pngs, final, total_samples, cache)
     out.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         atomic.copy_file(final, out)
         meta = json.loads(final.with_suffix(".json").read_text()) if final.with_suffix(".json").exists() else {}
         return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=True,
                             segments_rendered=0, segments_total=len(segs), audio_lufs=meta.get("lufs"),
-                            audio_true_peak_db=meta.get("tp"))
+                            audio_true_peak_db=meta.get("tp"), cache_dir=str(cache), cache_files=used)
     todo = [s for s in segs if s.path is not None and not s.path.exists()]
     jobs = max(1, min(len(todo), settings_jobs(settings)))
     with _progress(progress, len(todo) + 1) as p, ThreadPoolExecutor(max_workers=jobs + 1) as pool:
@@ -498,7 +506,27 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
     atomic.copy_file(final, out)
     return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=False,
                         segments_rendered=len(todo), segments_total=len(segs), audio_lufs=lufs,
-                        audio_true_peak_db=tp)
+                        audio_true_peak_db=tp, cache_dir=str(cache), cache_files=used)
+
+
+def _cache_use(tl: Timeline, segs: list[_Seg], caps: list[CaptionImage], card_pngs: dict[str, Path], final: Path,
+               total_samples: int, cache: Path) -> list[str]:
+    """The cache entries this render reads or makes, relative to `cache`; the ones already there are touched, so
+    `cutpilot gc` (which spares recently used entries) never removes one from under a running render."""
+    audio = audio_entry(tl, total_samples, cache)
+    paths = [s.path for s in segs if s.path is not None] + [audio, audio.with_suffix(".json"), final,
+                                                             final.with_suffix(".json")]
+    paths += [c.path for c in caps] + list(card_pngs.values())
+    names: list[str] = []
+    for p in dict.fromkeys(paths):
+        try:
+            names.append(str(Path(p).relative_to(cache)))
+        except ValueError:
+            continue
+        if p.exists():
+            with contextlib.suppress(OSError):
+                os.utime(p)
+    return names
 
 
 def concat_line(path: Path | str) -> str:
