@@ -1,12 +1,18 @@
 """Ingest: footage → 1–10 s clip records (transcript, keyframes, description, labels) → the clip library.
 
-Per source: probe → ASR (cached per content hash) → shot cuts (cached) → slicing → one-pass keyframes →
-visual facts → description → labels → merge with what the library already holds (human-verified fields
-win) → `Library.add` (embeds + upserts, idempotent by deterministic clip id).
+Per source: probe → ASR and shot cuts per window (`index.windows`, cached per window) → slicing of the whole
+source → per batch of clips: keyframes (`index.keyframes`) → visual facts → description → labels → merge with
+what the library already holds (human-verified fields win) → `Library.add` (embeds + upserts, idempotent by
+deterministic clip id).
 
-Resumable by construction: caches are written atomically per source, records are upserted only when a
-source is complete, and a per-source `done.json` lets a re-run skip unchanged work. Killing ingest and
-re-running it therefore finishes the job with no duplicates and no half-written clips.
+Long sources stay in bounded memory: audio is decoded and transcribed a window (WINDOW_S) at a time, frames are
+decoded a batch of clips at a time, and records are committed per window of clips. A source no longer than one
+window takes the whole-file path it always did (same caches, same clips).
+
+Resumable by construction: caches are written atomically per window, each committed batch is recorded in an
+atomically written `progress.json`, and a per-source `done.json` lets a re-run skip unchanged work. Killing
+ingest and re-running it therefore finishes the job with no duplicates: finished windows are not transcribed
+again and committed batches not recomputed.
 
 Audio-less videos (no audio stream) are ingested for their pictures with has_audio=False and reported with
 a one-line warning; unsupported, corrupt, zero-length and too-short files fail one line each.
@@ -14,7 +20,9 @@ a one-line warning; unsupported, corrupt, zero-length and too-short files fail o
 
 from __future__ import annotations
 
+import bisect
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -35,6 +43,19 @@ from cutpilot.models import ClipRecord, Word, clip_id_for, file_hash
 from cutpilot.settings import Settings
 from index.annotations import Annotation, load_annotations
 from index.slicing import slice_source
+from index.windows import (
+    ASR_PAD_S,
+    SHOT_PAD_S,
+    WINDOW_S,
+    clip_batches,
+    keep_shots,
+    keep_words,
+    language_of,
+    merge_shots,
+    merge_words,
+    padded,
+    plan_windows,
+)
 
 if TYPE_CHECKING:
     from index.library import Library
@@ -167,12 +188,28 @@ def _loudness_dbfs(wav: Path) -> float:
     return 20 * np.log10(max(peak, 1e-6))
 
 
+class _WordIndex:
+    """Words by their middle, so each clip finds its words by bisection (a livestream has tens of thousands)."""
+
+    def __init__(self, words: list[Word]) -> None:
+        self.words = words
+        order = sorted(range(len(words)), key=lambda i: (words[i].start + words[i].end) / 2)
+        self._mids = [(words[i].start + words[i].end) / 2 for i in order]
+        self._order = order
+
+    def between(self, lo: float, hi: float) -> list[Word]:
+        """Words whose middle lies in [lo, hi), in transcript order."""
+        i, j = bisect.bisect_left(self._mids, lo), bisect.bisect_left(self._mids, hi)
+        return [self.words[k] for k in sorted(self._order[i:j])]
+
+
 class Ingestor:
     """Holds the per-run state (settings, library, caches, timers); `run` is the whole job."""
 
     def __init__(self, settings: Settings, library: Library, *, product: str | None = None,
-                 annotations: dict[Path, list[Annotation]] | None = None) -> None:
+                 annotations: dict[Path, list[Annotation]] | None = None, window_s: float = WINDOW_S) -> None:
         self.settings = settings
+        self.window_s = window_s
         self.library = library
         self.product = product
         self.annotations = annotations or {}
@@ -227,6 +264,78 @@ class Ingestor:
         _atomic_json(cache, shots)
         return shots
 
+    def _window_dir(self, h: str) -> Path:
+        return self._work(h) / f"windows-{self.window_s:g}"
+
+    def _asr_window(self, src: Path, h: str, i: int, win: tuple[float, float], duration: float, *,
+                    last: bool, has_audio: bool) -> dict[str, Any]:
+        """One window's words (source time, those starting inside it), cached so a resumed run skips it."""
+        cache = self._window_dir(h) / f"asr-{i:05d}.json"
+        cached = _read_json(cache)
+        if cached is not None:
+            return dict(cached)
+        result: dict[str, Any] = {"language": None, "words": [], "silent": True}
+        if has_audio:
+            from index.asr import transcribe
+
+            a, b = padded(win, ASR_PAD_S, duration)
+            with tempfile.TemporaryDirectory(prefix="cp-asr-") as td:
+                wav = extract_audio(src, Path(td) / "a.wav", start=a, end=b, ffmpeg=self.settings.ffmpeg)
+                if _loudness_dbfs(wav) >= SILENCE_DBFS:
+                    tr = transcribe(wav, self.settings)
+                    heard = [w.model_copy(update={"start": round(w.start + a, 3), "end": round(w.end + a, 3)})
+                             for w in tr.words]
+                    kept = keep_words(heard, win, last=last)
+                    result = {"language": tr.language if kept else None, "silent": False,
+                              "words": [w.model_dump() for w in kept]}
+        _atomic_json(cache, result)
+        return result
+
+    def _shots_window(self, src: Path, h: str, i: int, win: tuple[float, float], duration: float, *,
+                      last: bool) -> list[float]:
+        """One window's cuts, read with a pad each side so a cut on the edge is seen, cached per window."""
+        cache = self._window_dir(h) / f"shots-{i:05d}.json"
+        cached = _read_json(cache)
+        if isinstance(cached, list):
+            return [float(x) for x in cached]
+        from index.scenes import detect_shots
+
+        a, b = padded(win, SHOT_PAD_S, duration)
+        shots = keep_shots(detect_shots(src, start=a, end=b, ffmpeg=self.settings.ffmpeg), win, last=last)
+        _atomic_json(cache, shots)
+        return shots
+
+    def _analyse(self, src: Path, h: str, has_audio: bool, duration: float, windows: list[tuple[float, float]],
+                 need_shots: bool, stage: Any, tick: Any) -> tuple[list[Word], str | None, bool, list[float]]:
+        """Words, language, silent flag and shot cuts of the whole source, a window at a time (one window: the
+        whole-file path and its caches)."""
+        st = self.stages
+        if len(windows) == 1:
+            stage("asr")
+            with st.time("asr"):
+                asr = self._asr(src, h, has_audio)
+            shots: list[float] = []
+            if need_shots:
+                stage("shots")
+                with st.time("scenes"):
+                    shots = self._shots(src, h)
+            tick(duration / 2)
+            return [Word(**w) for w in asr["words"]], asr.get("language"), bool(asr.get("silent")), shots
+        parts: list[dict[str, Any]] = []
+        cut_parts: list[list[float]] = []
+        for i, win in enumerate(windows):
+            last = i == len(windows) - 1
+            stage(f"asr + shots {win[0]:.0f}–{win[1]:.0f} s")
+            with st.time("asr"):
+                parts.append(self._asr_window(src, h, i, win, duration, last=last, has_audio=has_audio))
+            if need_shots:
+                with st.time("scenes"):
+                    cut_parts.append(self._shots_window(src, h, i, win, duration, last=last))
+            tick((win[1] - win[0]) / 2)
+        words = merge_words([[Word(**w) for w in p["words"]] for p in parts])
+        language = language_of([(p.get("language"), len(p["words"])) for p in parts])
+        return words, language, all(p.get("silent") for p in parts), merge_shots(cut_parts)
+
     def _describe(self, keyframes: list[Path], facts: Any, transcript: str, language: str | None) -> tuple[str, str]:
         from index.describe import compose_offline, describe_vlm
 
@@ -250,15 +359,17 @@ class Ingestor:
         return self.labeler().label(transcript, description, facts, language)
 
     # -- one source --------------------------------------------------------------------------------------
-    def process(self, src: Path, on_stage: Any = None) -> FileStatus:
-        """Ingest one source; typed errors become a failed row (the rest of the run continues)."""
+    def process(self, src: Path, on_stage: Any = None, on_progress: Any = None) -> FileStatus:
+        """Ingest one source; typed errors become a failed row (the rest of the run continues).
+        `on_progress(seconds, total)` is told each time another `seconds` of footage (half for analysis, half
+        for clips) is done."""
         try:
-            return self._process(src, on_stage or (lambda _s: None))
+            return self._process(src, on_stage or (lambda _s: None), on_progress or (lambda _s, _t: None))
         except CutpilotError as e:
             msg = e.one_line().replace(f"{src}: ", "").replace(str(src), src.name)
             return FileStatus(path=str(src), status="failed", message=msg)
 
-    def _process(self, src: Path, stage: Any) -> FileStatus:
+    def _process(self, src: Path, stage: Any, on_progress: Any) -> FileStatus:
         st = self.stages
         stage("probe")
         with st.time("probe"):
@@ -292,15 +403,17 @@ class Ingestor:
             if pr.duration < 1.0:
                 raise MediaError(f"{src.name}: too short ({truncated})")
 
-        stage("asr")
-        with st.time("asr"):
-            asr = self._asr(src, h, pr.has_audio)
-        words = [Word(**w) for w in asr["words"]]
-        language = asr.get("language")
+        windows = plan_windows(pr.duration, self.window_s)
+
+        def tick(seconds: float) -> None:
+            on_progress(seconds, pr.duration)
+
+        ranged = [a for a in anns if a.has_range]
+        words, language, silent, shots = self._analyse(src, h, pr.has_audio, pr.duration, windows,
+                                                       not ranged, stage, tick)
 
         stage("slice")
         with st.time("scenes"):
-            ranged = [a for a in anns if a.has_range]
             if ranged:
                 clips = sorted({(float(a.start), min(float(a.end), pr.duration))  # type: ignore[arg-type]
                                 for a in ranged})
@@ -309,60 +422,90 @@ class Ingestor:
                         raise InputError(f"{src.name}: annotated range {a}–{b} s is outside the source "
                                          f"({pr.duration:.2f} s)")
             else:
-                clips = slice_source(self._shots(src, h), words, pr.duration)
+                clips = slice_source(shots, words, pr.duration)
 
-        stage("keyframes")
-        from index.visual import extract_keyframes, visual_facts
+        batches = clip_batches(clips, windows)
+        key = hashlib.sha1(json.dumps([signature, self.window_s, clips]).encode()).hexdigest()
+        progress_file = work / "progress.json"
+        prog = _read_json(progress_file)
+        committed: list[int] = list(prog["done"]) if isinstance(prog, dict) and prog.get("key") == key else []
+        new_ids = {clip_id_for(h, a, b) for a, b in clips}
+        by_mid = _WordIndex(words)
+        for k, idx in enumerate(batches):
+            part = [clips[i] for i in idx]
+            span = sum(b - a for a, b in part)
+            ids = [clip_id_for(h, a, b) for a, b in part]
+            if k in committed and set(ids) <= existing_ids:
+                tick(span / 2)
+                continue
+            made = self._batch_records(src, h, pr, part, by_mid, language, anns, stage)
+            stage("embed")
+            with st.time("embed"), self._lib_lock, self.library.batch():
+                olds = {r.clip_id: r for r in self.library.get_many(sorted(set(ids) & existing_ids))}
+                self.library.add([self._merge(rec, human, olds.get(rec.clip_id)) for rec, human in made])
+            committed.append(k)
+            _atomic_json(progress_file, {"key": key, "done": committed})
+            tick(span / 2)
 
-        with st.time("keyframes"):
-            kf_dir = self.settings.home / "keyframes" / h
-            keyframes, proxy = extract_keyframes(src, clips, kf_dir, fps=pr.fps, duration=pr.duration,
-                                                 ffmpeg=self.settings.ffmpeg)
-
-        records: list[ClipRecord] = []
-        for (a, b), kfs in zip(clips, keyframes, strict=True):
-            stage(f"clip {a:.1f}–{b:.1f}s")
-            cw = [w for w in words if a - 1e-3 <= (w.start + w.end) / 2 < b]
-            transcript = "".join(w.text for w in cw).strip()
-            with st.time("visual"):
-                facts = visual_facts(kfs, proxy, a, b)
-            with st.time("describe"):
-                description, desc_src = self._describe(kfs, facts, transcript, language)
-            human = self._human_fields(anns, a, b, pr.duration)
-            with st.time("label"):
-                labels = self._label(human.get("transcript", transcript),
-                                     human.get("description", description), facts, language)
-            rec = ClipRecord(
-                clip_id=clip_id_for(h, a, b), source=str(src), source_hash=h, start=a, end=b,
-                language=language, transcript=transcript, words=cw, description=description, visual=facts,
-                content_type=labels.content_type, format=labels.format, product=self.product,
-                tags=labels.tags, trend_tags=labels.trend_tags, label_source=labels.label_source,
-                label_explanation=labels.explanation, keyframes=[str(p) for p in kfs], has_audio=pr.has_audio,
-                width=pr.width or None, height=pr.height or None, fps=round(pr.fps, 3) or None,
-                provenance={"pipeline": PIPELINE_VERSION, "description": desc_src,
-                            "asr": "faster-whisper base int8" if words else None},
-            )
-            records.append(self._merge(rec, human, existing_ids))
-
-        stage("embed")
-        new_ids = {r.clip_id for r in records}
-        with st.time("embed"), self._lib_lock:
-            stale = existing_ids - new_ids
-            if stale:
+        stale = existing_ids - new_ids
+        if stale:
+            with st.time("embed"), self._lib_lock, self.library.batch():
                 drop = [r.clip_id for r in self.library.get_many(sorted(stale)) if not r.verified]
                 if drop:
                     self.library.delete(drop)
-            self.library.add(records)
         _atomic_json(work / "done.json", {"signature": signature, "ids": sorted(new_ids), "language": language})
+        progress_file.unlink(missing_ok=True)
         warn = [truncated] if truncated else []
         if not pr.has_audio:
             warn.append("no audio stream: ingested for its pictures only")
-        elif asr.get("silent"):
+        elif silent:
             warn.append("silent audio track: no transcript")
         return FileStatus(path=str(src), status="warning" if not pr.has_audio or truncated else "ok",
                           message="; ".join(warn),
-                          clips=len(records), duration=pr.duration, language=language, has_audio=pr.has_audio,
+                          clips=len(clips), duration=pr.duration, language=language, has_audio=pr.has_audio,
                           source_hash=h)
+
+    def _batch_records(self, src: Path, h: str, pr: Any, clips: list[tuple[float, float]], words: _WordIndex,
+                       language: str | None, anns: list[Annotation],
+                       stage: Any) -> list[tuple[ClipRecord, dict[str, Any]]]:
+        """Records (before merging with the library) of one batch of clips, with the human fields for each;
+        frames are decoded a bounded run of clips at a time."""
+        from index.keyframes import batches, extract_batch
+        from index.visual import visual_facts
+
+        st = self.stages
+        out: list[tuple[ClipRecord, dict[str, Any]]] = []
+        kf_dir = self.settings.home / "keyframes" / h
+        for run in batches(clips):
+            stage(f"keyframes {run[0][0]:.0f}–{run[-1][1]:.0f} s")
+            with st.time("keyframes"):
+                keyframes, proxy, p0 = extract_batch(src, run, kf_dir, fps=pr.fps, duration=pr.duration,
+                                                     ffmpeg=self.settings.ffmpeg)
+            for (a, b), kfs in zip(run, keyframes, strict=True):
+                stage(f"clip {a:.1f}–{b:.1f}s")
+                cw = words.between(a - 1e-3, b)
+                transcript = "".join(w.text for w in cw).strip()
+                with st.time("visual"):
+                    facts = visual_facts(kfs, proxy, a - p0, b - p0)
+                with st.time("describe"):
+                    description, desc_src = self._describe(kfs, facts, transcript, language)
+                human = self._human_fields(anns, a, b, pr.duration)
+                with st.time("label"):
+                    labels = self._label(human.get("transcript", transcript),
+                                         human.get("description", description), facts, language)
+                rec = ClipRecord(
+                    clip_id=clip_id_for(h, a, b), source=str(src), source_hash=h, start=a, end=b,
+                    language=language, transcript=transcript, words=cw, description=description, visual=facts,
+                    content_type=labels.content_type, format=labels.format, product=self.product,
+                    tags=labels.tags, trend_tags=labels.trend_tags, label_source=labels.label_source,
+                    label_explanation=labels.explanation, keyframes=[str(p) for p in kfs],
+                    has_audio=pr.has_audio, width=pr.width or None, height=pr.height or None,
+                    fps=round(pr.fps, 3) or None,
+                    provenance={"pipeline": PIPELINE_VERSION, "description": desc_src,
+                                "asr": "faster-whisper base int8" if words.words else None},
+                )
+                out.append((rec, human))
+        return out
 
     @staticmethod
     def _human_fields(anns: list[Annotation], a: float, b: float, duration: float) -> dict[str, Any]:
@@ -378,9 +521,9 @@ class Ingestor:
                 out.update(ann.fields)
         return out
 
-    def _merge(self, rec: ClipRecord, human: dict[str, Any], existing_ids: set[str]) -> ClipRecord:
-        """Apply annotation overrides, then keep every field a human verified earlier (re-ingest never
-        overwrites human work)."""
+    def _merge(self, rec: ClipRecord, human: dict[str, Any], old: ClipRecord | None) -> ClipRecord:
+        """Apply annotation overrides, then keep every field a human verified earlier in `old`, the library's
+        record of this clip (re-ingest never overwrites human work)."""
         data = rec.model_dump()
         verified: list[str] = []
         for k, v in human.items():
@@ -388,25 +531,21 @@ class Ingestor:
             verified.append(k)
         if human:
             data["label_source"] = "human" if "content_type" in human else data["label_source"]
-        if rec.clip_id in existing_ids:
-            try:
-                old = self.library.get(rec.clip_id)
-            except CutpilotError:
-                old = None
-            if old is not None:
-                for k in old.verified:
-                    if k not in human and k in data:
-                        data[k] = getattr(old, k)
-                        verified.append(k)
+        if old is not None:
+            for k in old.verified:
+                if k not in human and k in data:
+                    data[k] = getattr(old, k)
+                    verified.append(k)
         data["verified"] = sorted(set(verified))
         data.pop("duration", None)
         return ClipRecord.model_validate(data)
 
 
 def ingest(paths: list[Path], settings: Settings, library: Library, *, annotations: Path | None = None,
-           product: str | None = None, jobs: int = 1, progress: bool = True) -> IngestReport:
+           product: str | None = None, jobs: int = 1, progress: bool = True,
+           window_s: float = WINDOW_S) -> IngestReport:
     """Ingest files and folders into `library`; never raises for a bad file (it becomes a failed row), only
-    for bad input (annotations) up front."""
+    for bad input (annotations) up front. `window_s` is how much footage is decoded and transcribed at a time."""
     t0 = time.perf_counter()
     roots = [r for r in (_resolved(p) for p in paths) if r is not None]
     anns = load_annotations(annotations, roots) if annotations else {}
@@ -417,26 +556,34 @@ def ingest(paths: list[Path], settings: Settings, library: Library, *, annotatio
                 files.append(src)
             else:
                 rows.append(FileStatus(path=str(src), status="failed", message="annotated source not found"))
-    ing = Ingestor(settings, library, product=product, annotations=anns)
+    ing = Ingestor(settings, library, product=product, annotations=anns, window_s=window_s)
     results: list[FileStatus] = []
     if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        cols = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
         with Progress(*cols, transient=False) as bar:
-            total = bar.add_task("files", total=len(files))
+            total = bar.add_task("files", total=len(files), count=f"0/{len(files)} files")
+            finished = [0]
 
             def run_one(src: Path) -> FileStatus:
-                task = bar.add_task(f"  {src.name}", total=None)
+                task = bar.add_task(f"  {src.name}", total=None, count="")
+                seen = [0.0]
 
                 def on_stage(s: str) -> None:
                     bar.update(task, description=f"  {src.name}: {s}")
 
+                def on_progress(seconds: float, of: float) -> None:
+                    seen[0] = min(of, seen[0] + seconds)
+                    bar.update(task, total=of, completed=seen[0], count=f"{seen[0]:.0f}/{of:.0f} s footage")
+
                 try:
-                    return ing.process(src, on_stage)
+                    return ing.process(src, on_stage, on_progress)
                 finally:
                     bar.remove_task(task)
-                    bar.advance(total)
+                    finished[0] += 1
+                    bar.update(total, advance=1, count=f"{finished[0]}/{len(files)} files")
 
             results = _run_all(files, run_one, jobs)
     else:
