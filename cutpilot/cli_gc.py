@@ -396,7 +396,7 @@ def register(app: typer.Typer) -> None:
         try:
             used = library_frames(settings, wait_s=_STORE_WAIT_S)
         except (CutpilotError, OSError, RuntimeError) as e:
-            notes.append(f"keyframes not checked: {e.one_line() if isinstance(e, CutpilotError) else e}")
+            notes.append(f"keyframes not checked: {' '.join(str(e).split())}")
         else:
             if used or not (home / "keyframes").is_dir() or collections(home):
                 parts.append(("keyframes", orphan_keyframes(home, used, min_age_s=age)))
