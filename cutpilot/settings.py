@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,8 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 def _default_models_dir() -> Path:
     """Unpacked model files are the same for every home, so they live once per machine in the user cache."""
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / "cutpilot" / "models"
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "cutpilot" / "models"
+    try:
+        return Path.home() / ".cache" / "cutpilot" / "models"
+    except RuntimeError:  # no HOME and no passwd entry (some containers)
+        return Path(tempfile.gettempdir()) / "cutpilot-models"
 
 
 class Settings(BaseSettings):
