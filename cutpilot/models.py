@@ -140,19 +140,32 @@ class Word(BaseModel):
     prob: float = 1.0
 
 
+Tri = Literal["yes", "no", "unknown"]
+
+
 class VisualFacts(BaseModel):
     """Measured facts about the picture, the offline basis of the description."""
 
     model_config = ConfigDict(extra="forbid")
     faces: int = 0
     largest_face_ratio: float = 0.0
-    shot_size: Literal["close_up", "medium", "wide", "none"] = "none"
+    shot_size: Literal["close_up", "medium", "wide", "full_body", "none"] = "none"
     dominant_colors: list[str] = Field(default_factory=list)
     brightness: float = 0.0
     motion: float = 0.0
     ocr_text: str = ""
     white_background: bool = False
     subject_center: tuple[float, float] | None = None
+    # picture attributes: "unknown" when the measures do not support an answer (and on records made before them)
+    person: Tri = "unknown"
+    hands: Tri = "unknown"
+    plain_background: Tri = "unknown"
+    text: Tri = "unknown"
+    screen: Tri = "unknown"
+    setting: Literal["indoor", "outdoor", "unknown"] = "unknown"
+    night: Tri = "unknown"
+    underwater: Tri = "unknown"
+    animation: Tri = "unknown"
 
 
 LabelSource = Literal["human", "llm", "offline", "generated"]
