@@ -29,6 +29,9 @@ _STOP_TEXT = (
 _EN_STOP = set(_STOP_TEXT.split())
 _KEYWORD_WEIGHT = 0.08
 _MIN_SIM = 0.3  # below this raw similarity nothing matches: 'other' (JFK's speech scores 0.22)
+# a description's own words that make animation / a screen capture plausible without a measured fact
+_ANIMATION_WORDS = ("animat", "cartoon", "motion graphic", "3d render", "cgi", "动画", "卡通", "特效", "动态图形")
+_SCREEN_WORDS = ("screen recording", "screen capture", "screencast", "terminal", "录屏", "屏幕录制", "截屏")
 
 
 class Labels(BaseModel):
@@ -126,7 +129,7 @@ class OfflineLabeler:
         confident = raw.max() >= _MIN_SIM or (best in hit_classes and scores[best] >= _MIN_SIM)
         ctype = ContentType(self.ct.names[best]) if confident and text else ContentType.other
         fscores = self._class_scores(self.fmt, pic_vec)
-        formats = self._formats(fscores, facts)
+        formats = self._formats(fscores, facts, description)
         ranked = sorted(zip(self.ct.names, scores.tolist(), strict=True), key=lambda x: -x[1])[:3]
         explanation = "nearest prototypes " + ", ".join(f"{n} {s:.2f}" for n, s in ranked)
         if why:
@@ -137,19 +140,40 @@ class OfflineLabeler:
             scores={n: round(float(s), 3) for n, s in zip(self.ct.names, scores.tolist(), strict=True)},
         )
 
-    def _formats(self, fscores: np.ndarray, facts: VisualFacts | None) -> list[ClipFormat]:
-        """Measured facts first (they are evidence), embedding similarity for the rest."""
+    def _formats(self, fscores: np.ndarray, facts: VisualFacts | None, description: str = "") -> list[ClipFormat]:
+        """Measured facts first (they are evidence), embedding similarity for the rest, never a format the
+        facts rule out (no animation without animation evidence once the picture was measured as filmed)."""
         out: list[ClipFormat] = []
+        ruled_out = self._unsupported(facts, description)
         if facts is not None:
-            if facts.white_background:
+            if facts.screen == "yes" or (facts.screen == "unknown" and facts.ocr_text and not facts.faces
+                                         and facts.motion < 0.01 and len(facts.ocr_text) > 40):
+                out.append(ClipFormat.screen_recording)
+            if facts.animation == "yes":
+                out.append(ClipFormat.effects_animation)
+            if facts.hands == "yes":
+                out.append(ClipFormat.product_display)
+            if facts.white_background or facts.plain_background == "yes":
                 out.append(ClipFormat.product_still)
+            if facts.person == "yes" and facts.shot_size == "full_body" and facts.text != "yes":
+                out.append(ClipFormat.model_showcase)
             if facts.faces:
                 out.append(ClipFormat.live_action)
-            if facts.ocr_text and not facts.faces and facts.motion < 0.01 and len(facts.ocr_text) > 40:
-                out.append(ClipFormat.screen_recording)
-        best = ClipFormat(self.fmt.names[int(np.argmax(fscores))])
         if not out:
-            out.append(best)
+            order = [ClipFormat(self.fmt.names[i]) for i in np.argsort(-fscores)]
+            out.append(next((f for f in order if f not in ruled_out), order[0]))
+        return out
+
+    def _unsupported(self, facts: VisualFacts | None, description: str) -> set[ClipFormat]:
+        """Formats neither the measures nor the description's own words support (see _formats)."""
+        if facts is None:
+            return set()
+        out = _ruled_out(facts)
+        low = description.lower()
+        if facts.animation != "yes" and not any(w in low for w in _ANIMATION_WORDS):
+            out.add(ClipFormat.effects_animation)
+        if facts.screen != "yes" and not any(w in low for w in _SCREEN_WORDS):
+            out.add(ClipFormat.screen_recording)
         return out
 
     def stable_tags(self, text: str, facts: VisualFacts | None) -> list[str]:
@@ -159,9 +183,29 @@ class OfflineLabeler:
                 tags.append("white-background")
             if facts.shot_size == "close_up":
                 tags.append("close-up")
-            if facts.faces:
+            if facts.faces or facts.person == "yes":
                 tags.append("person")
+            yes = {"full-body": facts.shot_size == "full_body", "hands": facts.hands == "yes",
+                   "plain-background": facts.plain_background == "yes" and not facts.white_background,
+                   "screen": facts.screen == "yes", "animation": facts.animation == "yes",
+                   "indoor": facts.setting == "indoor", "outdoor": facts.setting == "outdoor",
+                   "night": facts.night == "yes", "underwater": facts.underwater == "yes"}
+            tags.extend(t for t, on in yes.items() if on)
         return tags
+
+
+def _ruled_out(facts: VisualFacts) -> set[ClipFormat]:
+    """Formats the measured picture contradicts (an "unknown" attribute rules nothing out)."""
+    out: set[ClipFormat] = set()
+    if facts.animation == "no":
+        out.add(ClipFormat.effects_animation)
+    if facts.screen == "no":
+        out.add(ClipFormat.screen_recording)
+    if facts.motion >= 0.06:  # a still is still: a busy, fast-changing picture is no packshot
+        out.add(ClipFormat.product_still)
+    if facts.person == "no" and not facts.faces:
+        out |= {ClipFormat.live_action, ClipFormat.ugc, ClipFormat.livestream, ClipFormat.model_showcase}
+    return out
 
 
 def trend_tags(transcript: str, language: str | None, k: int = 3) -> list[str]:
