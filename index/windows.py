@@ -55,8 +55,9 @@ def keep_shots(shots: Sequence[float], win: tuple[float, float], *, last: bool) 
     return [t for t in shots if s <= t and (t < e or last)]
 
 
-def merge_shots(per_window: Sequence[Sequence[float]], *, min_gap: float = 0.05) -> list[float]:
-    """Sorted cut times over all windows; a cut found by two windows a frame apart is one cut."""
+def merge_shots(per_window: Sequence[Sequence[float]], *, min_gap: float = 1e-3) -> list[float]:
+    """Sorted cut times over all windows; the same cut timed by two windows (a rounding apart) is one cut, while
+    cuts a frame apart stay, as a whole-file scan keeps them."""
     out: list[float] = []
     for t in sorted(t for ws in per_window for t in ws):
         if out and t - out[-1] < min_gap:
