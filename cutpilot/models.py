@@ -82,10 +82,8 @@ def _norm(s: str) -> str:
     return " ".join(s.strip().lower().replace("-", " ").replace("_", " ").split())
 
 
-def parse_content_type(value: str | ContentType) -> ContentType:
-    """Accept the enum value, an English phrase or a Chinese alias; reject anything else clearly."""
-    if isinstance(value, ContentType):
-        return value
+def lookup_content_type(value: str) -> ContentType | None:
+    """The content type a name or alias means exactly, or None (a team's own word is not an error here)."""
     raw = value.strip()
     key = _norm(raw)
     for ct in ContentType:
@@ -94,6 +92,35 @@ def parse_content_type(value: str | ContentType) -> ContentType:
     for alias, ct in CONTENT_TYPE_ALIASES.items():
         if raw == alias or key == _norm(alias):
             return ct
+    return None
+
+
+def lookup_format(value: str) -> ClipFormat | None:
+    """The format a name or alias means exactly, or None."""
+    raw = value.strip()
+    key = _norm(raw)
+    match = next((f for f in ClipFormat if key == _norm(f.value)), None)
+    if match is None:
+        match = next((f for a, f in FORMAT_ALIASES.items() if raw == a or key == _norm(a)), None)
+    return match
+
+
+def format_items(value: str | list[Any]) -> list[Any]:
+    """The items of a format value: a list as is, a '、'/','/'+'-joined string split into its words."""
+    if not isinstance(value, str):
+        return list(value)
+    for sep in ("、", "，", "+", "|", ";", "/"):
+        value = value.replace(sep, ",")
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse_content_type(value: str | ContentType) -> ContentType:
+    """Accept the enum value, an English phrase or a Chinese alias; reject anything else clearly."""
+    if isinstance(value, ContentType):
+        return value
+    ct = lookup_content_type(value)
+    if ct is not None:
+        return ct
     choices = ", ".join(c.value for c in ContentType)
     raise InputError(f"unknown content type {value!r}; use one of: {choices} (or a Chinese alias)")
 
@@ -104,23 +131,12 @@ def parse_formats(value: str | ClipFormat | list[Any] | None) -> list[ClipFormat
         return []
     if isinstance(value, ClipFormat):
         return [value]
-    items: list[Any]
-    if isinstance(value, str):
-        for sep in ("、", "，", "+", "|", ";", "/"):
-            value = value.replace(sep, ",")
-        items = [v for v in value.split(",") if v.strip()]
-    else:
-        items = list(value)
     out: list[ClipFormat] = []
-    for item in items:
+    for item in format_items(value):
         if isinstance(item, ClipFormat):
             fmt = item
         else:
-            raw = str(item).strip()
-            key = _norm(raw)
-            match = next((f for f in ClipFormat if key == _norm(f.value)), None)
-            if match is None:
-                match = next((f for a, f in FORMAT_ALIASES.items() if raw == a or key == _norm(a)), None)
+            match = lookup_format(str(item))
             if match is None:
                 choices = ", ".join(f.value for f in ClipFormat)
                 raise InputError(f"unknown format {item!r}; use one of: {choices} (or a Chinese alias)")
@@ -194,6 +210,9 @@ class ClipRecord(BaseModel):
     visual: VisualFacts | None = None
     content_type: ContentType = ContentType.other
     format: list[ClipFormat] = Field(default_factory=list)
+    content_type_label: str | None = Field(
+        default=None, max_length=200, description="the team's own word for the content type, as they wrote it")
+    format_labels: list[str] = Field(default_factory=list, description="the team's own words for the format")
     product: str | None = None
     tags: list[str] = Field(default_factory=list, description="stable tags: efficacy, category, quality")
     trend_tags: list[str] = Field(default_factory=list, description="trend tags, in the speakers' own words")
@@ -240,6 +259,7 @@ class ClipRecord(BaseModel):
             " ".join(self.trend_tags),
             self.content_type.value.replace("_", " "),
             " ".join(f.value.replace("_", " ") for f in self.format),
+            " ".join([self.content_type_label or "", *self.format_labels]).strip(),
             self.product or "",
         ]
         return "\n".join(p for p in parts if p)
