@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, model_validator
 
-from cutpilot.models import ClipFormat, ClipRecord, ContentType, parse_content_type, parse_formats
+from cutpilot.models import ClipFormat, ClipRecord, ContentType, format_items, lookup_content_type, lookup_format
 from index.store import IMAGE, SPARSE, TEXT, Conditions, VectorQuery, point_id
 
 if TYPE_CHECKING:
@@ -89,33 +89,58 @@ def bm25_query(text: str) -> tuple[list[int], list[float]]:
 
 
 class SearchFilters(BaseModel):
-    """Payload filters shared by search, listing and the planner."""
+    """Payload filters shared by search, listing and the planner.
+
+    A content type or format given as a canonical name or alias filters on the canonical field (aliases are exact
+    synonyms); any other word is a team's own label and filters on the team-label field, never on the canonical
+    value it maps to: a team word may be narrower than its canonical class (优惠促单 ⊂ offer_cta), and a custom word
+    maps to `other`, which would match every unlabelled clip. Within one option the values are OR-ed."""
 
     product: str | None = None
     content_types: list[ContentType] = Field(default_factory=list)
     formats: list[ClipFormat] = Field(default_factory=list)
+    content_type_labels: list[str] = Field(default_factory=list)
+    format_labels: list[str] = Field(default_factory=list)
     min_dur: float | None = Field(default=None, ge=0)
     max_dur: float | None = Field(default=None, ge=0)
     exclude_ids: list[str] = Field(default_factory=list)
     include_generated: bool = True
 
-    @field_validator("content_types", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _cts(cls, v: Any) -> list[ContentType]:
-        if v is None:
-            return []
-        return [parse_content_type(x) for x in ([v] if isinstance(v, str | ContentType) else v)]
-
-    @field_validator("formats", mode="before")
-    @classmethod
-    def _fmts(cls, v: Any) -> list[ClipFormat]:
-        return parse_formats(v)
+    def _team_words(cls, data: Any) -> Any:
+        """Move words that are no canonical name or alias from content_types / formats to the label lists."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key, label_key in (("content_types", "content_type_labels"), ("formats", "format_labels")):
+            value = data.get(key)
+            if value is None or value == "":
+                value = []
+            elif isinstance(value, ContentType | ClipFormat):
+                value = [value]
+            elif isinstance(value, str):
+                value = format_items(value) if key == "formats" else [value]
+            canon: list[Any] = []
+            words = list(data.get(label_key) or [])
+            for x in value:
+                hit = (lookup_content_type(x) if key == "content_types" else lookup_format(x)) \
+                    if isinstance(x, str) else x
+                if hit is None:
+                    words.append(x.strip())
+                else:
+                    canon.append(hit)  # an enum, or a non-text value the field's own validation names
+            data[key] = canon
+            data[label_key] = list(dict.fromkeys(w for w in words if w))
+        return data
 
     def to_conditions(self) -> Conditions:
         return Conditions(
             product=self.product or None,
             content_types=[c.value for c in self.content_types],
             formats=[f.value for f in self.formats],
+            content_type_labels=list(self.content_type_labels),
+            format_labels=list(self.format_labels),
             min_dur=self.min_dur,
             max_dur=self.max_dur,
             exclude_ids=list(self.exclude_ids),
@@ -141,6 +166,8 @@ class SearchHit(BaseModel):
             "product": c.product,
             "content_type": c.content_type.value,
             "format": [f.value for f in c.format],
+            "content_type_label": c.content_type_label,
+            "format_labels": list(c.format_labels),
             "language": c.language,
             "transcript": c.transcript,
             "description": c.description,

@@ -27,7 +27,8 @@ from cutpilot.errors import StoreError
 from cutpilot.settings import Settings
 
 TEXT, IMAGE, SPARSE = "text", "image", "bm25"
-KEYWORD_FIELDS = ("product", "content_type", "format", "tags", "source_hash", "clip_id", "origin")
+KEYWORD_FIELDS = ("product", "content_type", "format", "tags", "source_hash", "clip_id", "origin",
+                  "content_type_label", "format_labels")
 FLOAT_FIELDS = ("duration",)
 # Generated clips are told apart by the keyword `origin` ("generated" | "footage"): Qdrant Edge 0.9 does not
 # match booleans through a bool index, and one keyword works the same on every backend.
@@ -65,6 +66,8 @@ class Conditions:
     product: str | None = None
     content_types: list[str] = field(default_factory=list)
     formats: list[str] = field(default_factory=list)
+    content_type_labels: list[str] = field(default_factory=list)  # OR-ed with content_types
+    format_labels: list[str] = field(default_factory=list)  # OR-ed with formats
     tags: list[str] = field(default_factory=list)
     min_dur: float | None = None
     max_dur: float | None = None
@@ -143,10 +146,11 @@ class _ClientBackend:
             must.append(m.FieldCondition(key="product", match=m.MatchValue(value=c.product)))
         if c.source_hash:
             must.append(m.FieldCondition(key="source_hash", match=m.MatchValue(value=c.source_hash)))
-        if c.content_types:
-            must.append(m.FieldCondition(key="content_type", match=m.MatchAny(any=list(c.content_types))))
-        if c.formats:
-            must.append(m.FieldCondition(key="format", match=m.MatchAny(any=list(c.formats))))
+        for pairs in ((("content_type", c.content_types), ("content_type_label", c.content_type_labels)),
+                      (("format", c.formats), ("format_labels", c.format_labels))):
+            anyof = [m.FieldCondition(key=k, match=m.MatchAny(any=list(v))) for k, v in pairs if v]
+            if anyof:
+                must.append(anyof[0] if len(anyof) == 1 else m.Filter(should=anyof))
         if c.tags:
             must.append(m.FieldCondition(key="tags", match=m.MatchAny(any=list(c.tags))))
         if c.min_dur is not None or c.max_dur is not None:
@@ -271,10 +275,11 @@ class _EdgeBackend:
             must.append(qe.FieldCondition(key="product", match=qe.MatchValue(c.product)))
         if c.source_hash:
             must.append(qe.FieldCondition(key="source_hash", match=qe.MatchValue(c.source_hash)))
-        if c.content_types:
-            must.append(qe.FieldCondition(key="content_type", match=qe.MatchAny(list(c.content_types))))
-        if c.formats:
-            must.append(qe.FieldCondition(key="format", match=qe.MatchAny(list(c.formats))))
+        for pairs in ((("content_type", c.content_types), ("content_type_label", c.content_type_labels)),
+                      (("format", c.formats), ("format_labels", c.format_labels))):
+            anyof = [qe.FieldCondition(key=k, match=qe.MatchAny(list(v))) for k, v in pairs if v]
+            if anyof:
+                must.append(anyof[0] if len(anyof) == 1 else qe.Filter(should=anyof))
         if c.tags:
             must.append(qe.FieldCondition(key="tags", match=qe.MatchAny(list(c.tags))))
         if c.min_dur is not None or c.max_dur is not None:
