@@ -57,11 +57,21 @@ def register(app: typer.Typer) -> None:
                           f"{row.duration:.1f}", row.language or "-", row.message)
         out.print(table)
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(report.stage_seconds.items(), key=lambda x: -x[1]))
-        out.print(f"{report.clips} clips from {len(report.rows) - len(report.failed)} files; library holds {total}. "
+        lines = [r for r in report.rows if annotations is not None and r.path.startswith(f"{annotations} line ")]
+        bad_lines = [r for r in lines if r.status == "failed"]
+        failed = [r for r in report.failed if r not in bad_lines]
+        files = len(report.rows) - len(lines)
+        out.print(f"{report.clips} clips from {files - len(failed)} files; library holds {total}. "
                   f"{report.footage_seconds:.1f} s footage in {report.wall_seconds:.1f} s "
                   f"({report.realtime_factor:.1f}x real time). Stages: {stages or '-'}", highlight=False)
-        if report.failed:
+        skipped = f"; {len(bad_lines)} annotation line(s) skipped" if bad_lines else ""
+        if failed:
             from cutpilot.errors import MediaError
 
-            raise MediaError(f"{len(report.failed)} of {len(report.rows)} files failed (listed above); the rest "
-                             "were ingested")
+            raise MediaError(f"{len(failed)} of {files} files failed (listed above); the "
+                             f"rest were ingested{skipped}")
+        if bad_lines and annotations is not None:
+            from cutpilot.errors import InputError
+
+            raise InputError(f"{len(bad_lines)} line(s) of {annotations.name} skipped (listed above); every other "
+                             "line was applied")

@@ -544,12 +544,17 @@ class Ingestor:
 def ingest(paths: list[Path], settings: Settings, library: Library, *, annotations: Path | None = None,
            product: str | None = None, jobs: int = 1, progress: bool = True,
            window_s: float = WINDOW_S) -> IngestReport:
-    """Ingest files and folders into `library`; never raises for a bad file (it becomes a failed row), only
-    for bad input (annotations) up front. `window_s` is how much footage is decoded and transcribed at a time."""
+    """Ingest files and folders into `library`; never raises for a bad file or annotation line (each becomes a
+    failed row), only for an annotation file that cannot be read at all. `window_s` is how much footage is decoded
+    and transcribed at a time."""
     t0 = time.perf_counter()
     roots = [r for r in (_resolved(p) for p in paths) if r is not None]
-    anns = load_annotations(annotations, roots) if annotations else {}
+    loaded = load_annotations(annotations, roots, embedder=library.embedder, strict=False) if annotations else None
+    anns = loaded.by_source if loaded else {}
     files, rows = discover(paths, settings)
+    if loaded is not None:  # a bad line is a failed row and is skipped; a mapped or custom team word a warning
+        rows = [FileStatus(path=f"{annotations} line {p.line}", status=p.status, message=p.message)
+                for p in loaded.problems] + rows
     for src in anns:
         if src not in files:
             if src.exists():
