@@ -1,4 +1,5 @@
-"""`cutpilot clips list|show|edit|export|import` and `cutpilot search`: review and query the clip library.
+"""`cutpilot clips list|show|edit|export|import`, `cutpilot search` and `cutpilot labels`: review and query the
+clip library.
 
 Heavy imports (Qdrant, embedders) happen inside the commands so `cutpilot --help` stays fast.
 """
@@ -61,6 +62,14 @@ def _filters(
         raise InputError(f"bad filter: {e.errors()[0]['msg']}") from e
 
 
+def _check_team_words(lib: Library, filters: SearchFilters) -> None:
+    """A filter word that is no canonical name, alias or team label of any clip is a typo, not an empty result."""
+    from index.teamlabels import LabelMatch, require_known
+
+    require_known([LabelMatch(w, "content_type", None, "custom") for w in filters.content_type_labels]
+                  + [LabelMatch(w, "format", None, "custom") for w in filters.format_labels], lib)
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -82,7 +91,8 @@ def _table(rows: list[dict[str, Any]], title: str, with_score: bool = False) -> 
     for r in rows:
         cells = [
             r["clip_id"][:8], Path(r["source"]).name, f"{r['start']:.1f}–{r['end']:.1f}", f"{r['duration']:.1f}",
-            r["content_type"], ",".join(r["format"]), r.get("product") or "",
+            r["content_type"] + (f" ({r['content_type_label']})" if r.get("content_type_label") else ""),
+            ",".join(r["format"] + r.get("format_labels", [])), r.get("product") or "",
             _short(r["transcript"] or r["description"]),
         ]  # fmt: skip
         if with_score:
@@ -107,6 +117,7 @@ def list_cmd(
 
     filters = _filters(product, content_type, fmt, min_dur, max_dur)
     with _open() as lib:
+        _check_team_words(lib, filters)
         recs = sorted(lib.records(filters), key=lambda r: (r.source, r.start))
         total = len(recs)
     rows = [{k: v for k, v in SearchHit(clip=r, score=0.0).to_json().items() if k not in ("score", "scores")}
@@ -212,6 +223,7 @@ def search_cmd(
         raise InputError("give a query text or --image")
     filters = _filters(product, content_type, fmt, min_dur, max_dur)
     with _open() as lib:
+        _check_team_words(lib, filters)
         hits = lib.search(query, filters, image=image, limit=limit)
     rows = [h.to_json() for h in hits]
     if as_json:
@@ -220,7 +232,37 @@ def search_cmd(
         _table(rows, f"{len(rows)} hit(s) for {query!r}", with_score=True)
 
 
+def labels_cmd(as_json: JsonOpt = False) -> None:
+    """The taxonomy (content types and formats, with Chinese names), each team label mapped onto it, and counts."""
+    from index.teamlabels import mapper_for, summary
+
+    with _open() as lib:
+        data = summary(lib.records(), mapper_for(lib.embedder))
+    if as_json:
+        _print_json(data)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    def words(labels: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{t['label']} ×{t['clips']}" + (f" ({t['how']} {t['score']:.2f})" if t["score"] else
+                                                          f" ({t['how']})") for t in labels)
+
+    t = Table(title=f"taxonomy and team labels ({data['clips']} clip(s))")
+    for col in ("field", "name", "中文", "clips", "team labels"):
+        t.add_column(col, justify="right" if col == "clips" else "left", overflow="fold")
+    for field, key in (("content type", "content_types"), ("format", "formats")):
+        for e in data[key]:
+            t.add_row(field, e["name"], "、".join([e["zh"], *e["aliases"]] if e["zh"] else []), str(e["clips"]),
+                      words(e["team_labels"]))
+    custom = [x for x in data["team_labels"] if x["field"] == "format" and x["maps_to"] is None]
+    if custom:
+        t.add_row("format", "(custom)", "", "", words(custom))
+    Console().print(t)
+
+
 def register(app: typer.Typer) -> None:
-    """Attach `clips ...` and `search` to the root app."""
+    """Attach `clips ...`, `search` and `labels` to the root app."""
     app.add_typer(clips_app, name="clips")
     app.command("search")(search_cmd)
+    app.command("labels")(labels_cmd)

@@ -68,13 +68,27 @@ def _edit_value(field: str, value: str) -> Any:
     return check_field(field, value)
 
 
-def parse_changes(changes: dict[str, str]) -> dict[str, Any]:
+def parse_changes(changes: dict[str, str], library: Library | None = None) -> dict[str, Any]:
     """Typed values of a human edit (`clips edit --set`), checked before any clip is read: unknown fields and bad
-    values (a language not on the list, an unknown content type) are one InputError line."""
+    values (a language not on the list) are one InputError line. A team's own word for content_type / format is
+    mapped onto the taxonomy and kept as the clip's team label; with `library`, by similarity too, and a word that
+    maps onto nothing must already be a team label there (index.teamlabels.require_known)."""
+    from index.teamlabels import content_type_fields, format_fields, mapper_for, require_known
+
     unknown = [k for k in changes if k not in EDITABLE_FIELDS]
     if unknown:
         raise InputError(f"cannot edit {', '.join(unknown)}; editable fields: {', '.join(EDITABLE_FIELDS)}")
-    return {k: _edit_value(k, v) for k, v in changes.items()}
+    mapper = mapper_for(library.embedder if library is not None else None)
+    out: dict[str, Any] = {}
+    for k, v in changes.items():
+        if k in ("content_type", "format"):
+            matches = [mapper.content_type(v)] if k == "content_type" else mapper.formats(_split_list(v))
+            if library is not None:
+                require_known(matches, library)
+            out.update(content_type_fields(matches[0]) if k == "content_type" else format_fields(matches))
+        else:
+            out[k] = _edit_value(k, v)
+    return out
 
 
 class Library:
@@ -215,9 +229,9 @@ class Library:
 
     def edit(self, clip_id: str, changes: dict[str, str]) -> ClipRecord:
         """Human correction: set editable fields, mark them verified, re-embed."""
-        update = parse_changes(changes)
+        update = parse_changes(changes, self)
         rec = self.get(clip_id)
-        verified = list(rec.verified) + [k for k in changes if k not in rec.verified]
+        verified = list(rec.verified) + [k for k in update if k not in rec.verified]
         data = {**rec.model_dump(exclude={"duration"}), **update, "verified": verified}
         if "content_type" in changes or "format" in changes:
             data["label_source"] = "human"
@@ -361,9 +375,9 @@ def _kind(path: Path) -> str:
 # Fields whose CSV cell is plain text; every other cell is JSON (or a separated list for list fields).
 _STR_FIELDS = {
     "clip_id", "source", "source_hash", "language", "transcript", "description", "content_type", "product",
-    "label_source", "label_explanation",
+    "label_source", "label_explanation", "content_type_label",
 }  # fmt: skip
-_OPTIONAL_STR = {"language", "product"}
+_OPTIONAL_STR = {"language", "product", "content_type_label"}
 
 
 def _csv_cell(value: Any) -> str:
@@ -391,7 +405,8 @@ def _from_csv_row(row: dict[str | None, Any], line: int) -> dict[str, Any]:
             out[name] = cell or None
         elif cell == "":
             continue  # default
-        elif name in ("format", "tags", "trend_tags", "verified", "keyframes") and not cell.lstrip().startswith("["):
+        elif name in ("format", "format_labels", "tags", "trend_tags", "verified", "keyframes") \
+                and not cell.lstrip().startswith("["):
             out[name] = _split_list(cell)
         else:
             try:
