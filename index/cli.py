@@ -1,4 +1,4 @@
-"""CLI commands of the `index` package: ingest (cli_ingest) and the library / search commands (cli_library)."""
+"""CLI commands of the `index` package: ingest (cli_ingest) and the library / search / labels commands (cli_library)."""
 
 from __future__ import annotations
 
