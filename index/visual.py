@@ -131,11 +131,12 @@ def _skin_share(img: np.ndarray) -> float:
     return float(((cr >= 133) & (cr <= 180) & (cb >= 77) & (cb <= 135)).mean()) if img.size else 0.0
 
 
-def _median_cr(img: np.ndarray) -> float:
-    """Median red-difference chroma: skin sits near 150, warm-lit white fur or walls near 128-135."""
+def _whitish_share(img: np.ndarray) -> float:
+    """Share of bright, unsaturated pixels: warm-lit white fur or walls pass the skin box, skin is not white."""
     import cv2
 
-    return float(np.median(cv2.cvtColor(img, cv2.COLOR_BGR2YCrCb)[..., 1])) if img.size else 0.0
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    return float(((hsv[..., 2] > 170) & (hsv[..., 1] < 40)).mean()) if img.size else 0.0
 
 
 def detect_faces(img: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -155,7 +156,7 @@ def detect_faces(img: np.ndarray) -> list[tuple[int, int, int, int]]:
         if fh > 0.8 * h:
             continue
         core = small[y + fh // 5: y + fh * 4 // 5, x + w // 5: x + w * 4 // 5]
-        if _skin_share(core) < 0.35 or _median_cr(core) < 138:
+        if _skin_share(core) < 0.35 or _whitish_share(core) >= 0.3:
             continue
         out.append((int(x / scale), int(y / scale), int(w / scale), int(fh / scale)))
     return out
@@ -345,7 +346,7 @@ def _border(a: np.ndarray, f: float = 0.12) -> np.ndarray:
 
 def plain_border(tiny: np.ndarray) -> tuple[float, float]:
     """(share of smooth border pixels, edge density of the centre) on a 160x90 copy: a seamless backdrop is
-    smooth all round while the subject in the middle has edges."""
+    smooth all round while the subject in the middle is detailed (a bare wall with one post is not a packshot)."""
     import cv2
 
     grey = cv2.GaussianBlur(cv2.cvtColor(tiny, cv2.COLOR_BGR2GRAY), (3, 3), 0).astype(np.float32)
@@ -411,8 +412,8 @@ def picture_attributes(imgs: Sequence[np.ndarray], faces: Sequence[tuple[int, in
         out["person"] = "unknown"  # screen captures often carry a small webcam inset the cascade misses
     elif synthetic:
         out["person"] = "no"
-    else:
-        out["person"] = _tri(bool(strong), not any(b[4] >= 0.3 for b in bodies))
+    else:  # three keyframes of a fast-changing clip may all miss someone passing: then no "no"
+        out["person"] = _tri(bool(strong), not any(b[4] >= 0.3 for b in bodies) and motion < 0.06)
     if strong:  # bodies are looked for only without a medium or close face
         out["shot_size"] = "full_body"
 
@@ -430,7 +431,7 @@ def picture_attributes(imgs: Sequence[np.ndarray], faces: Sequence[tuple[int, in
 
     sky, sky_v = sky_measures(tiny)
     smooth_border, busy_centre = plain_border(tiny)
-    plain = (white_bg or (smooth_border >= 0.7 and busy_centre >= 0.05 and sky < 0.2)) and not graphic \
+    plain = (white_bg or (smooth_border >= 0.7 and busy_centre >= 0.25 and sky < 0.2)) and not graphic \
         and not faces and lines == 0
     out["plain_background"] = _tri(plain, smooth_border < 0.5 or bool(faces) or graphic or sky >= 0.2)
 

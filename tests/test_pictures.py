@@ -95,8 +95,10 @@ def test_object_on_a_plain_backdrop() -> None:
     yy = np.linspace(0, 1, 360)[:, None, None]
     backdrop = (np.array([60, 90, 150]) * (1 - yy) + np.array([120, 170, 230]) * yy) * np.ones((1, 640, 1))
     img = backdrop.astype(np.uint8)
-    cv2.rectangle(img, (250, 120), (390, 280), (30, 40, 200), -1)
-    cv2.circle(img, (320, 200), 40, (200, 200, 40), -1)
+    cv2.rectangle(img, (200, 100), (440, 290), (30, 40, 200), -1)  # a packaged product with a busy label
+    for y in range(110, 290, 12):
+        cv2.line(img, (210, y), (430, y), (230, 230, 230), 3)
+    cv2.circle(img, (320, 200), 50, (200, 200, 40), -1)
     a = _attrs(_filmed(img, 3.0))
     assert a["plain_background"] == "yes" and a["animation"] == "no" and a["screen"] == "no"
     clutter = np.full((360, 640, 3), 128, np.uint8)
