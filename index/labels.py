@@ -31,6 +31,9 @@ _KEYWORD_WEIGHT = 0.08
 _MIN_SIM = 0.3  # below this raw similarity nothing matches: 'other' (JFK's speech scores 0.22)
 # a description's own words that make animation / a screen capture plausible without a measured fact
 _ANIMATION_WORDS = ("animat", "cartoon", "motion graphic", "3d render", "cgi", "动画", "卡通", "特效", "动态图形")
+_PERSON_EN = re.compile(r"\b(?:person|people|man|men|woman|women|host|spokes\w*|girl|boy|face|selfie)\b")
+_PERSON_ZH = ("主播", "模特", "真人", "人物", "代言人", "女", "男", "自拍")
+_PERSON_FORMATS = {ClipFormat.live_action, ClipFormat.ugc, ClipFormat.livestream, ClipFormat.model_showcase}
 _SCREEN_WORDS = ("screen recording", "screen capture", "screencast", "terminal", "录屏", "屏幕录制", "截屏")
 
 
@@ -174,6 +177,10 @@ class OfflineLabeler:
             out.add(ClipFormat.effects_animation)
         if facts.screen != "yes" and not any(w in low for w in _SCREEN_WORDS):
             out.add(ClipFormat.screen_recording)
+        said = low.replace("no people", "").replace("无人物", "")
+        someone = _PERSON_EN.search(said) or any(w in said for w in _PERSON_ZH)
+        if not facts.faces and facts.person != "yes" and not someone:
+            out |= _PERSON_FORMATS  # a host, a model, a user filming themself: not without someone seen
         return out
 
     def stable_tags(self, text: str, facts: VisualFacts | None) -> list[str]:
@@ -204,7 +211,7 @@ def _ruled_out(facts: VisualFacts) -> set[ClipFormat]:
     if facts.motion >= 0.06:  # a still is still: a busy, fast-changing picture is no packshot
         out.add(ClipFormat.product_still)
     if facts.person == "no" and not facts.faces:
-        out |= {ClipFormat.live_action, ClipFormat.ugc, ClipFormat.livestream, ClipFormat.model_showcase}
+        out |= _PERSON_FORMATS
     return out
 
 
