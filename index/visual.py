@@ -417,7 +417,8 @@ def picture_attributes(imgs: Sequence[np.ndarray], faces: Sequence[tuple[int, in
     if strong:  # bodies are looked for only without a medium or close face
         out["shot_size"] = "full_body"
 
-    # hands: skin away from any face (and its neck), entering from the frame edge, with no face in the clip
+    # hands: skin entering from the frame edge with nobody in the clip; skin beside a face (its neck, a hand on
+    # the cheek) does not count against "no"
     skin = skin_mask(tiny)
     sx, sy = 160.0 / w, 90.0 / h
     for x, y, fw, fh in faces:
@@ -452,7 +453,8 @@ def picture_attributes(imgs: Sequence[np.ndarray], faces: Sequence[tuple[int, in
     out["night"] = _tri(outdoor and sky_v < 0.45,
                         graphic or out["setting"] == "indoor" or (outdoor and sky_v >= 0.5) or bright >= 0.55)
     cast, red_green, warm = underwater_cast(tiny)
-    out["underwater"] = _tri(not graphic and cast >= 0.7 and red_green < 0.6 and warm < 0.02,
+    # a straight horizon means sea and sky seen from above the water
+    out["underwater"] = _tri(not graphic and cast >= 0.7 and red_green < 0.6 and warm < 0.02 and hl == 0,
                              graphic or cast < 0.4 or warm >= 0.05)
     return out
 

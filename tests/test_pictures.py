@@ -126,6 +126,9 @@ def test_sky_night_and_underwater() -> None:
     water = ((np.array([200, 170, 40]) * (1 - yy) + np.array([110, 80, 10]) * yy) * np.ones((1, 640, 1)))
     a = _attrs(_filmed(water.astype(np.uint8), 8.0))
     assert a["underwater"] == "yes"
+    sea = np.zeros((360, 640, 3), np.uint8)
+    sea[:160], sea[160:] = (200, 150, 60), (150, 110, 20)  # sky over sea: a straight horizon
+    assert _attrs(_filmed(sea, 4.0))["underwater"] != "yes"
     warm = np.full((360, 640, 3), (40, 120, 210), np.uint8)
     assert _attrs(_filmed(warm))["underwater"] == "no"
 
