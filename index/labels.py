@@ -144,8 +144,8 @@ class OfflineLabeler:
         )
 
     def _formats(self, fscores: np.ndarray, facts: VisualFacts | None, description: str = "") -> list[ClipFormat]:
-        """Measured facts first (they are evidence), embedding similarity for the rest, never a format the
-        facts rule out (no animation without animation evidence once the picture was measured as filmed)."""
+        """Measured facts first (they are evidence), embedding similarity for the rest, never a format without
+        support: no animation, screen recording or person format unless measured or named in the description."""
         out: list[ClipFormat] = []
         ruled_out = self._unsupported(facts, description)
         if facts is not None:
