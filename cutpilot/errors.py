@@ -70,3 +70,13 @@ class EvalRegressionError(CutpilotError):
     """An eval scorer's mean dropped below the committed baseline minus its tolerance."""
 
     exit_code = 9
+
+
+class ToolError(CutpilotError):
+    """A media tool the planner's model called failed; its one line goes back to the model, the run continues."""
+
+    exit_code = 10
+
+    def __init__(self, tool: str, cause: str) -> None:
+        self.tool = tool
+        super().__init__(f"{tool}: {cause}")
