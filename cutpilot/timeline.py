@@ -3,6 +3,10 @@
 Times are integer milliseconds. Sources arrive at 23.976, 25, 29.97 and 30 fps and outputs at another rate, so no
 single frame timebase is exact for all of them; integer ms is exact in JSON, needs no rational arithmetic in the
 planner, and is rounded to output frames exactly once, in the renderer (1 ms is well under half a frame at 60 fps).
+
+AI-generated content (GB 45438-2025): set `generated=True` (and `generator`) on every ClipItem / ImageItem whose
+pixels a model made (gap-fill stills, image-to-video, try-on, scene composites) and on TTS VoiceoverItems; the
+renderer then burns the visible label over those shots and writes the implicit metadata label (see AigcLabel).
 """
 
 from __future__ import annotations
@@ -66,6 +70,52 @@ class KenBurns(_Strict):
     center_to: tuple[float, float] = (0.5, 0.5)
 
 
+GENERATED_DOC = ("AI-generated or synthesised pixels (generated still, image-to-video, try-on, scene composite, "
+                 "background swap): the renderer burns the visible AIGC label over this item while it is on screen "
+                 "and writes the implicit AIGC label into the mp4 metadata")
+GENERATOR_DOC = "what made it (tool / provider), recorded in the AIGC metadata and run.json"
+
+
+class AigcLabel(_Strict):
+    """How AI-generated content is labelled (人工智能生成合成内容标识办法 / GB 45438-2025, from 2025-09-01).
+
+    Explicit label: `text` burned top-left inside the platform safe zone (clear of the top tabs, the bottom caption
+    band and the right rail) on a semi-transparent plate, on every item with `generated=True` for as long as it is
+    on screen. A synthetic (TTS) voiceover alone does not get that per-shot label: the standard lets audio be
+    labelled by a prompt, so it gets the short `voice_text` notice at the video start (the position the standard
+    asks of video) plus the implicit metadata label. `visible=False` (or `voice_notice_ms=0`) is allowed only with
+    the `route` that labels the content instead (platform AIGC declaration, a spoken prompt, ...).
+    """
+
+    visible: bool = True
+    lang: Literal["zh", "en"] = "zh"
+    text: str | None = Field(default=None, max_length=24, description="default 'AI生成' (zh) / 'AI-generated' (en)")
+    voice_text: str | None = Field(default=None, max_length=24, description="default 'AI配音' (zh) / 'AI voice' (en)")
+    voice_notice_ms: int = Field(default=2000, ge=0, le=10_000, description="notice at the start for a TTS voice")
+    route: str | None = Field(default=None, max_length=200, description="the other labelling route when not burned in")
+    producer: str = Field(default="cutpilot", min_length=1, max_length=100, description="ContentProducer")
+    propagator: str = Field(default="", max_length=100, description="ContentPropagator (set by the distributor)")
+    propagate_id: str = Field(default="", max_length=100, description="PropagateID (set by the distributor)")
+
+    @model_validator(mode="after")
+    def _route(self) -> AigcLabel:
+        if not (self.route or "").strip():
+            if not self.visible:
+                raise ValueError("aigc_label.visible is false: state the other labelling route in aigc_label.route")
+            if self.voice_notice_ms == 0:
+                raise ValueError("aigc_label.voice_notice_ms is 0: state the voice's labelling route in "
+                                 "aigc_label.route")
+        return self
+
+    @property
+    def label_text(self) -> str:
+        return self.text or ("AI生成" if self.lang == "zh" else "AI-generated")
+
+    @property
+    def voice_label_text(self) -> str:
+        return self.voice_text or ("AI配音" if self.lang == "zh" else "AI voice")
+
+
 class _VideoBase(_Strict):
     id: str = Field(min_length=1)
     start_ms: int = Field(ge=0, description="position on the output timeline")
@@ -94,7 +144,8 @@ class ClipItem(_VideoBase):
         default="freeze", description="when the source range is shorter than the slot: hold last frame or slow down"
     )
     clip_id: str | None = None
-    generated: bool = False
+    generated: bool = Field(default=False, description=GENERATED_DOC)
+    generator: str | None = Field(default=None, description=GENERATOR_DOC)
 
     @model_validator(mode="after")
     def _range(self) -> ClipItem:
@@ -118,7 +169,8 @@ class ImageItem(_VideoBase):
     kind: Literal["image"] = "image"
     source: str
     motion: KenBurns | None = Field(default_factory=KenBurns)
-    generated: bool = False
+    generated: bool = Field(default=False, description=GENERATED_DOC)
+    generator: str | None = Field(default=None, description=GENERATOR_DOC)
 
 
 class CardItem(_VideoBase):
@@ -129,6 +181,9 @@ class CardItem(_VideoBase):
     subtitle: str = Field(default="", max_length=L.MAX_CARD_CHARS)
     style: Literal["title", "cta"] = "title"
     background: str | None = Field(default=None, description="image path; brand colour when absent")
+    generated: bool = Field(default=False, description="the background is generated media; a card drawn from text "
+                            "by the renderer is not synthetic media and stays False")
+    generator: str | None = Field(default=None, description=GENERATOR_DOC)
 
 
 VideoItem = Annotated[ClipItem | ImageItem | CardItem, Field(discriminator="kind")]
@@ -143,6 +198,9 @@ class VoiceoverItem(_Strict):
     gain_db: float = Field(default=0.0, ge=L.MIN_GAIN_DB, le=L.MAX_GAIN_DB)
     text: str = Field(default="", max_length=L.MAX_VOICE_CHARS)
     slot: int | None = None
+    generated: bool = Field(default=False, description="synthesised speech (any TTS engine): implicit label always, "
+                            "a short visible notice at the start (AigcLabel.voice_notice_ms)")
+    generator: str | None = Field(default=None, description="TTS provider, e.g. 'piper', 'espeak', 'openai'")
 
 
 class MusicBed(_Strict):
@@ -205,6 +263,7 @@ class Timeline(_Strict):
     brand: BrandKit = Field(default_factory=BrandKit)
     audio: AudioSpec = Field(default_factory=AudioSpec)
     allow_gaps: bool = False
+    aigc_label: AigcLabel = Field(default_factory=AigcLabel)
     meta: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -242,6 +301,19 @@ class Timeline(_Strict):
             if v.start_ms >= total:
                 raise ValueError(f"voiceover {v.id} starts after the timeline ends")
         return self
+
+    @property
+    def generated_items(self) -> list[ClipItem | ImageItem | CardItem]:
+        return [v for v in self.video if v.generated]
+
+    @property
+    def synthetic_voice(self) -> bool:
+        return any(v.generated for v in self.voiceover)
+
+    @property
+    def has_aigc(self) -> bool:
+        """Anything AI-generated on screen or in the voice: the mp4 then carries the implicit AIGC label."""
+        return bool(self.generated_items) or self.synthetic_voice
 
     @property
     def content_ms(self) -> int:
