@@ -50,6 +50,10 @@ class RunRecord(BaseModel):
     brief_disagreements: list[dict[str, Any]] = Field(
         default_factory=list, description="fields where the model's brief contradicted the request's explicit text")
     voice_checks: list[dict[str, Any]] = Field(default_factory=list, description="ASR round trip of each voiced line")
+    claims: list[dict[str, Any]] = Field(
+        default_factory=list, description="claims found (agent.claims): where, term, kind, text, evidence, action "
+        "(rewritten / dropped / muted / allowed-with-evidence)")
+    strict_claims: bool = Field(default=False, description="a forbidden claim fails the run instead of being fixed")
     llm_calls: int = 0
     llm_steps: list[dict[str, Any]] = Field(
         default_factory=list, description="per LLM call: step, wall_s, tokens_in, tokens_out, ok, error")
