@@ -114,6 +114,9 @@ class Product(BaseModel):
     offer_en: str | None = None
     audience: str | None = None
     banned_claims: list[str] = []
+    # efficacy claim → the evidence that backs it (e.g. 抗皱: "SGS 人体功效评价报告 No. …"); without an entry an
+    # efficacy claim (抗皱, 淡纹, 美白 …) is never said (agent.claims, 化妆品功效宣称评价规范)
+    claim_evidence: dict[str, str] = {}
     brand: BrandKit | None = None
 
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("aliases", "selling_points", "selling_points_en", "banned_claims")
@@ -124,6 +127,25 @@ class Product(BaseModel):
     def _blank(cls, v: object) -> object:
         """A key left blank in YAML (`aliases:`) means no items, not an error."""
         return [] if v is None else v
+
+    @field_validator("claim_evidence", mode="before")
+    @classmethod
+    def _blank_map(cls, v: object) -> object:
+        return {} if v is None else v
+
+    @field_validator("claim_evidence")
+    @classmethod
+    def _evidence(cls, v: dict[str, str]) -> dict[str, str]:
+        """Claims and evidence are both named: an empty one would back a claim with nothing."""
+        out: dict[str, str] = {}
+        for claim, evidence in v.items():
+            c, e = " ".join(claim.split()), " ".join(evidence.split())
+            if not c:
+                raise ValueError("a claim is empty")
+            if not e:
+                raise ValueError(f"claim {c!r} has no evidence; name the report (or drop the claim)")
+            out[c] = e
+        return out
 
     @field_validator("name")
     @classmethod
@@ -218,6 +240,9 @@ def _explain(err: Any) -> str:
         return f"field {field}: expected text, got {_what(value)}{hint}"
     if kind == "list_type":
         return f"field {field}: expected a list of text (e.g. [a, b]), got {_what(value)}"
+    if kind == "dict_type" and loc[:1] == ("claim_evidence",):
+        example = "{抗皱: 'report No. …'}"
+        return f"field {field}: expected a mapping of claim to evidence (e.g. {example}), got {_what(value)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"field {field}: expected a mapping ({_allowed(BrandKit)}), got {_what(value)}"
     if kind == "value_error":
@@ -499,7 +524,13 @@ class ProductStore:
                 top, _, sub = field.partition(".")
                 target = data if not sub else (data.get("brand") or {})
                 leaf = sub or top
-                if leaf in Product.LIST_FIELDS or leaf == "colours":
+                if leaf == "claim_evidence":  # "抗皱=report No. 1|淡纹=report No. 2"
+                    pairs = [v.partition("=") for v in value.split("|") if v.strip()]
+                    bad = next((k for k, eq, _ in pairs if not eq), None)
+                    if bad is not None:
+                        raise InputError(f"claim_evidence takes claim=evidence items separated by |, got {bad!r}")
+                    target[leaf] = {k.strip(): v.strip() for k, _, v in pairs}
+                elif leaf in Product.LIST_FIELDS or leaf == "colours":
                     target[leaf] = [v.strip() for v in value.split("|") if v.strip()]
                 elif leaf == "name":
                     target[leaf] = value
