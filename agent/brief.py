@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
+from agent.claims import Policy
 from agent.rules import CJK, fold, is_injection
 from cutpilot.errors import InputError
 from cutpilot.limits import ASPECT_NAMES
@@ -184,16 +185,15 @@ def parse_brief(text: str, products: list[str] | None = None, *, base: Brief | N
     elif re.search(r"中文|in chinese|mandarin", low):
         lang = "zh"
     data["lang"] = lang
+    hit = book.match(t) if book is not None else None
+    product = getattr(hit, "name", None) if hit is not None else None
+    policy = Policy.of(hit)
     angle = _angle_text(t, lang)
-    if angle:
+    if angle and policy.ok(angle):  # brief words reach lines and cards: a forbidden claim never becomes the angle
         data["angle"] = angle
     fam = angle_family(t)
     if fam:
         data["angle_family"] = fam
-    product = None
-    if book is not None:
-        hit = book.match(t)
-        product = getattr(hit, "name", None) if hit is not None else None
     product = product or match_product(t, products or [])
     if product:
         data["product"] = product
@@ -206,14 +206,15 @@ def parse_brief(text: str, products: list[str] | None = None, *, base: Brief | N
     data["formats"] = formats
     avoid = re.findall(r"(?:不要|别用|\b(?:avoid|without|no)\b)\s*([\w\u4e00-\u9fff-]{2,12})", t, re.I)
     data["must_avoid"] = [a for a in avoid if a]
-    inc = re.findall(r"(?:must include|include|必须有|要有)\s*([\w\u4e00-\u9fff-]{2,20})", t, re.I)
-    data["must_include"] = inc
+    inc = [(m.group(1), re.split(r"[，,。；;！!？?]", t[m.start(1):])[0])
+           for m in re.finditer(r"(?:must include|include|必须有|要有)\s*([\w\u4e00-\u9fff-]{2,20})", t, re.I)]
+    data["must_include"] = [w for w, clause in inc if policy.ok(clause)]
     for tone, keys in TONES.items():
         if any(k in low for k in keys):
             data["tone"] = tone
             break
     audience = _audience(t, product)
-    if audience:
+    if audience and policy.ok(audience):
         data["audience"] = audience
     if base is not None:
         merged = base.model_dump()

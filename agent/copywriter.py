@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.brief import ANGLES
+from agent.claims import Policy
 from agent.rules import CJK, trim_to_budget, within_budget
 from agent.templates import hook_family
 from cutpilot.storyboard import Brief, SlotRole
@@ -58,6 +59,7 @@ class Facts:
     offer: str | None = None
     audience: str | None = None
     banned: list[str] = field(default_factory=list)
+    policy: Policy | None = None  # the claims a line may not make (agent.claims); None: the packaged rules only
 
     @classmethod
     def of(cls, product: Any, brief: Brief, lang: str) -> Facts:
@@ -66,13 +68,14 @@ class Facts:
         if product is None:
             # an English line cannot say a name that exists only in Chinese: it then leans on the angle
             name = label if (lang == "zh" or not CJK.search(label)) else ""
-            return cls(name=name, audience=brief.audience)
+            return cls(name=name, audience=brief.audience, policy=Policy.of(None, names=[label] if label else []))
         return cls(
             name=product.display_name(lang),
             points=[p for p in product.points(lang) if p],
             offer=product.offer_for(lang),
             audience=brief.audience or getattr(product, "audience", None),
             banned=list(getattr(product, "banned_claims", []) or []),
+            policy=Policy.of(product),
         )
 
 
@@ -179,17 +182,21 @@ class Copywriter:
             text = _fill(v, self._values(_clean_point(said, self.lang)))
             if text is None:
                 continue
+            if self._banned(text):  # a forbidden claim: the next candidate, never a fallback either
+                continue
             fallback = fallback or text
-            if within_budget(text, seconds, self.lang) and not self._banned(text) and text not in self.said:
+            if within_budget(text, seconds, self.lang) and text not in self.said:
                 if point:
                     self.used_points.add(point)
                 self.said.add(text)
                 return text
         angle = _angle(self.brief, self.lang)
-        text = fallback or self.facts.name or (_cap(angle) + ("！" if zh else ".") if angle else "")
+        plain_angle = _cap(angle) + ("！" if zh else ".") if angle and not self._banned(angle) else ""
+        text = fallback or self.facts.name or plain_angle
         text = text or ("看看它的表现" if zh else "See it for yourself.")
         return trim_to_budget(text, seconds, self.lang)
 
     def _banned(self, text: str) -> bool:
-        low = text.lower()
-        return any(b and b.lower() in low for b in self.facts.banned)
+        """A product's banned claim, an ad-law absolute term or an efficacy claim without named evidence."""
+        policy = self.facts.policy or Policy.of(None, banned=self.facts.banned)
+        return not policy.ok(text)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent import claims
 from agent.brain.base import Brain
 from agent.brain.offline import write_lines
 from agent.rules import CJK, MIN_SCORE, fold, is_injection, trim_to_budget, within_budget
@@ -506,15 +507,16 @@ def script(
     voice_lang = sb.brief.lang
     terms = grounding_terms(sb, product)
     family = hook_family(sb.brief)
-    banned = [fold(b) for b in (getattr(product, "banned_claims", None) or []) if b.strip()]
+    policy = claims.Policy.of(product)
     slots = list(sb.slots)
     need_brain: list[int] = []
     for i in indexes:
         s = slots[i]
-        claim = next((b for b in banned if s.chosen is not None and b in fold(s.chosen.transcript)), None)
-        if claim is not None:  # ad law: a banned claim is not said, not even in the footage's own words
-            run.warn(f"slot {i}: clip {s.chosen.clip_id if s.chosen else ''} says the banned claim {claim!r}; "
-                     "muted, a written line instead")
+        bad = claims.speech_violations(s.chosen.transcript, policy, f"slot {i} speech", run) if s.chosen else []
+        if bad and s.chosen is not None:  # ad law: a forbidden claim is not said, not even in the footage's own words
+            claims.record(run, bad, "muted")
+            run.warn(f"slot {i}: clip {s.chosen.clip_id} says {', '.join(h.text for h in bad)}, a banned claim (ad "
+                     "law or the product facts); muted, a written line instead")
             slots[i] = s.model_copy(update={"line_source": "voiceover"})
             need_brain.append(i)
             continue
@@ -571,6 +573,7 @@ def script(
         if copied is not None:
             run.warn(f"slot {i}: the brain's line repeats the speech of clip {copied}; the offline line instead")
             line = fallback[i]
+        line = claims.settle(line, [fallback[i]], policy, f"slot {i} line", run)
         room = s.target_s * sb.line_budget
         if not within_budget(line, room, lang):
             run.warn(f"slot {i}: line over the speaking budget; trimmed on a word boundary")
@@ -659,7 +662,10 @@ def synth_voice(
 ) -> tuple[Storyboard, dict[int, VoiceTrack]]:
     """TTS for voiceover slots (the clip-audio slots speak for themselves). Each take is checked by an ASR round
     trip: a line the recogniser cannot recover is not voiced; it stays on screen as a caption over music and clip
-    sound, and run.json says why. A TTS failure likewise leaves the caption."""
+    sound, and run.json says why. A TTS failure likewise leaves the caption. Nothing is voiced or drawn before
+    the claims check (agent.claims.enforce) has seen every line, card and offer plate."""
+    sb, rewritten = claims.enforce(sb, run, product)
+    indexes = sorted(set(indexes) | set(rewritten))
     out = {k: v for k, v in voice.items() if k < len(sb.slots) and sb.slots[k].line_source == "voiceover"}
     slots = list(sb.slots)
     lang = sb.brief.lang

@@ -138,7 +138,7 @@ def test_banned_claim_in_a_clips_own_speech_is_never_played() -> None:
     from cutpilot.products import Product
 
     product = Product(name=PRODUCT, aliases=["紫熨斗"], selling_points=["一觉淡褪侧睡纹"], offer="买一送一",
-                      banned_claims=["第一"])
+                      banned_claims=["第一"], claim_evidence={"淡纹": "人体功效评价报告（测试）"})
     recs = domain_records()
     intro = next(r for r in recs if r.content_type.value == "product_intro")
     loud = intro.model_copy(update={"transcript": "全网销量第一的紫熨斗眼霜"})
