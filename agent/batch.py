@@ -39,6 +39,7 @@ class BatchRow(BaseModel):
     aspects: list[Literal["9:16", "1:1", "4:5", "16:9"]] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=list)
     durations: list[float] = Field(default_factory=list)
+    strict: bool = False  # a claim the ad may not make fails the variant instead of being fixed
 
 
 class Variant(BaseModel):
@@ -47,6 +48,7 @@ class Variant(BaseModel):
     row: int
     text: str
     base: dict[str, Any]
+    strict: bool = False
 
 
 def _split(v: Any) -> list[Any]:
@@ -117,7 +119,7 @@ def expand(rows: list[BatchRow]) -> list[Variant]:
                 raise InputError(f"rows {seen[key] + 1} and {i + 1} would both write variant folder {key!r}; "
                                  f"give them different ids")
             seen[key] = i
-            out.append(Variant(key=key, row=i, text=r.brief, base=base))
+            out.append(Variant(key=key, row=i, text=r.brief, base=base, strict=r.strict))
     return out
 
 
@@ -167,6 +169,7 @@ def variant_identity(v: Variant, *, library: dict[str, Any], settings: dict[str,
     audience to a row leaves the others alone), the library and settings it read, and its output folder. Any
     change gives a new identity, so a stale checkpoint can never stand in for it."""
     return _digest({"text": v.text, "variant": v.base, "key": v.key, "library": library,
+                    **({"strict": True} if v.strict else {}),
                     "settings": settings, "planner": planner, "render": render, "quality": quality,
                     "folder": str(folder.resolve())})
 
@@ -219,7 +222,7 @@ def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, pl
             base = Brief.model_validate(v.base)
             r = make_ad(v.text or base, settings=settings, library=library, out_dir=vdir, base=base,
                         planner=planner, render=render, quality=quality,  # type: ignore[arg-type]
-                        thread_id=thread_id, tools=tools)
+                        thread_id=thread_id, tools=tools, strict=v.strict)
             res = {"key": v.key, "status": "ok", "out_dir": str(vdir), "thread_id": thread_id, "paths": r.paths,
                    "total_s": r.timeline.duration_ms / 1000, "brain": r.run.brain, "warnings": r.run.warnings}
             if why != "new":

@@ -131,6 +131,8 @@ def register(app: typer.Typer) -> None:
         planner: Annotated[PlannerName | None, Planner] = None,
         no_render: Annotated[bool, typer.Option("--no-render", help="plan only (no ad.mp4)")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+        strict: Annotated[bool, typer.Option("--strict", help="fail on any claim the ad may not make (ad law, "
+                                             "banned claims, efficacy without evidence) instead of fixing it")] = False,
     ) -> None:
         """Brief → ad.mp4, storyboard.json, timeline.json, captions.srt, timeline.otio, run.json."""
         from agent.brief import precheck
@@ -144,7 +146,8 @@ def register(app: typer.Typer) -> None:
         lib = _open_library(settings)
         try:
             r = make_ad(brief, settings=settings, library=lib, out_dir=out, planner=planner,
-                        render=not no_render, quality=quality, base=_base(duration, aspect, product, lang))
+                        render=not no_render, quality=quality, base=_base(duration, aspect, product, lang),
+                        strict=strict)
         finally:
             lib.close()
         _print_result(r, as_json)

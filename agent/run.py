@@ -83,10 +83,11 @@ def _deps(settings: Settings, library: Any, brain: Brain, tools: Toolbox | None)
 
 
 def _initial(brief: Brief | str, *, out_dir: Path, mode: str, render: bool, quality: str, thread_id: str,
-             brain: Brain) -> dict[str, Any]:
+             brain: Brain, strict: bool = False) -> dict[str, Any]:
+    run = RunRecord(thread_id=thread_id, brain=brain.name, model=brain.model, strict_claims=strict)
     state: dict[str, Any] = {
         "mode": mode, "out_dir": str(Path(out_dir).resolve()), "render": render, "quality": quality,
-        "run": RunRecord(thread_id=thread_id, brain=brain.name, model=brain.model).model_dump(mode="json"),
+        "run": run.model_dump(mode="json"),
         "approved": False, "exclude": {}, "voice": {}, "music": None,
     }
     if isinstance(brief, Brief):
@@ -137,12 +138,14 @@ def make_ad(
     base: Brief | None = None,
     brain: Brain | None = None,
     tools: Toolbox | None = None,
+    strict: bool = False,
 ) -> MakeResult:
     """Brief → rendered ad + storyboard.json, timeline.json, captions.srt, timeline.otio, run.json (no pause).
 
     `base` carries explicit values (CLI flags) that override what the free text implies; `brain` / `tools` let
     tests inject a scripted brain or instrumented tools. Re-running with the same thread_id resumes it; a finished
-    thread whose files are no longer in `out_dir` is made again."""
+    thread whose files are no longer in `out_dir` is made again. `strict`: a claim the ad may not make fails the
+    run (agent.claims.ClaimsError, nothing written) instead of being rewritten, dropped or muted."""
     brain = brain or choose_brain(settings, planner)
     thread_id = thread_id or uuid.uuid4().hex[:12]
     cp = open_checkpointer(settings)
@@ -160,7 +163,7 @@ def make_ad(
             pass  # already finished: return it
         else:
             state = _initial(brief, out_dir=out_dir, mode="batch", render=render, quality=quality,
-                             thread_id=thread_id, brain=brain)
+                             thread_id=thread_id, brain=brain, strict=strict)
             if base is not None and "brief" not in state:
                 state["brief"] = base.model_dump(mode="json")
             graph.invoke(state, cfg)
