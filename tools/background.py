@@ -144,8 +144,12 @@ def scene_colours(prompt: str) -> tuple[tuple[int, int, int], tuple[int, int, in
 
 def gradient_scene(prompt: str, size: tuple[int, int]) -> np.ndarray:
     """Vertical gradient with a lighter 'floor' band and a soft vignette, RGB uint8 (h, w, 3)."""
-    w, h = size
     top, bot, _ = scene_colours(prompt)
+    return _gradient(top, bot, size)
+
+
+def _gradient(top: tuple[int, int, int], bot: tuple[int, int, int], size: tuple[int, int]) -> np.ndarray:
+    w, h = size
     y = np.linspace(0, 1, h)[:, None, None]
     img = np.array(top, float) * (1 - y) + np.array(bot, float) * y
     img = np.broadcast_to(img, (h, w, 3)).copy()
@@ -155,6 +159,94 @@ def gradient_scene(prompt: str, size: tuple[int, int]) -> np.ndarray:
     r = np.sqrt(((xx - w / 2) / (w / 2)) ** 2 + ((yy - h * 0.45) / (h / 2)) ** 2)
     img *= (1 - 0.22 * np.clip(r - 0.6, 0, 1))[:, :, None]
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+# --- backdrops: offline scenes that differ per shot ------------------------------------------------------------
+BackdropKind = Literal["gradient", "palette", "blurred", "brand"]
+RGB = tuple[int, int, int]
+
+
+def palette(cutout: Path, n: int = 3) -> list[RGB]:
+    """Dominant colours of the product (opaque pixels of its cut-out), most common first: the backdrop of a shot
+    can then pick up the packaging's own colours instead of a random hue."""
+    from PIL import Image
+
+    with Image.open(cutout) as im:
+        im.thumbnail((160, 160))
+        rgba = np.asarray(im.convert("RGBA"))
+    px = rgba[rgba[:, :, 3] > 127][:, :3]
+    if len(px) < 16:
+        return []
+    q = Image.fromarray(px.reshape(1, -1, 3).astype(np.uint8)).quantize(colors=n, method=Image.Quantize.MEDIANCUT)
+    pal = [int(v) for v in (q.getpalette() or [])]
+    counts = sorted(((int(c), int(i)) for c, i in (q.getcolors() or [])), reverse=True)  # type: ignore[arg-type]
+    return [(pal[3 * i], pal[3 * i + 1], pal[3 * i + 2]) for _, i in counts][:n]
+
+
+def _shift(c: RGB, hue: float = 0.0, light: float | None = None, sat: float | None = None) -> RGB:
+    h, lum, s = colorsys.rgb_to_hls(*(v / 255 for v in c))
+    r, g, b = colorsys.hls_to_rgb((h + hue) % 1.0, lum if light is None else light, s if sat is None else sat)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def parse_hex(colour: str) -> RGB | None:
+    m = re.fullmatch(r"#?([0-9a-fA-F]{6})", colour.strip())
+    if m is None:
+        return None
+    v = m.group(1)
+    return int(v[0:2], 16), int(v[2:4], 16), int(v[4:6], 16)
+
+
+def backdrop_colours(kind: BackdropKind, prompt: str, colours: list[RGB], variant: int) -> tuple[RGB, RGB]:
+    """(top, bottom) of a shot's backdrop. `variant` turns the hue a little so two shots never share a backdrop."""
+    turn = 0.09 * variant
+    if kind in ("palette", "blurred") and colours:
+        base = colours[0] if kind == "palette" else colours[min(1, len(colours) - 1)]
+        return _shift(base, turn, 0.86, 0.45), _shift(base, turn, 0.38, 0.4)
+    if kind == "brand" and colours:
+        second = colours[1] if len(colours) > 1 else _shift(colours[0], 0.0, 0.25)
+        return _shift(colours[0], turn, 0.8), _shift(second, turn)
+    top, bot, _ = scene_colours(prompt)
+    return _shift(top, turn), _shift(bot, turn)
+
+
+def backdrop(kind: BackdropKind, *, prompt: str, size: tuple[int, int], colours: list[RGB] | None = None,
+             variant: int = 0, out_dir: Path) -> AssetResult:
+    """An offline scene PNG: the scene words' gradient, the product's palette, the brand kit's colours, or soft
+    blurred light (bokeh) in the palette — content-addressed by every input, so a re-run reuses the file."""
+    import cv2
+    from PIL import Image
+
+    w, h = int(size[0]), int(size[1])
+    if not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise InputError(f"backdrop: size {w}x{h} out of range")
+    cols = [tuple(int(v) for v in c) for c in (colours or [])]
+    params: dict[str, Any] = {"kind": kind, "prompt": prompt, "size": [w, h], "colours": [list(c) for c in cols],
+                              "variant": variant, "v": 1}
+    key = asset_key("backdrop", (), params)
+    hit = cached(out_dir, "backdrop", key, ".png")
+    if hit is not None:
+        return hit
+    top, bot = backdrop_colours(kind, prompt, cols, variant)  # type: ignore[arg-type]
+    img = _gradient(top, bot, (w, h))
+    if kind == "blurred":
+        rng = np.random.default_rng(variant + 7)
+        light: np.ndarray = np.zeros((h, w, 3), np.float32)
+        tints = [_shift(c, 0.09 * variant, 0.8) for c in (cols or [top, bot])]  # type: ignore[arg-type]
+        for k in range(9):
+            c = tints[k % len(tints)]
+            centre = (int(rng.uniform(0.05, 0.95) * w), int(rng.uniform(0.05, 0.7) * h))
+            cv2.circle(light, centre, int(rng.uniform(0.06, 0.16) * w), tuple(float(v) for v in c), -1)
+        light = cv2.GaussianBlur(light, (0, 0), max(2.0, w / 28))
+        mask = (light.max(axis=2, keepdims=True) > 1).astype(np.float32) * 0.45
+        img = np.clip(img.astype(np.float32) * (1 - mask) + light * mask, 0, 255).astype(np.uint8)
+    path = asset_path(out_dir, "backdrop", key, ".png")
+    tmp = path.with_name(path.stem + ".part.png")
+    Image.fromarray(img).save(tmp)
+    tmp.replace(path)
+    notes = [f"offline {kind} backdrop" + (f" for {prompt!r}" if prompt else "")]
+    return save_sidecar(AssetResult(path=path, kind="scene", tool="backdrop", provider=f"offline:{kind}",
+                                    params=params, key=key, notes=notes))
 
 
 def _scene_from_provider(prompt: str, size: tuple[int, int], settings: Settings, out_dir: Path) -> Path:

@@ -9,6 +9,7 @@ candidate model photos so the agent tries the best one first — offline, before
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -244,3 +245,15 @@ def scene_prompts(style: str | None = None, garment: Garment | None = None) -> l
     """Background scene prompts for a womenswear type (or one inferred from the garment)."""
     name = resolve_style(style) if style else infer_style(garment or Garment())
     return list(data()["scenes"][name]["scenes"])
+
+
+def product_scenes(text: str) -> tuple[str, list[str]]:
+    """(product type, scene prompts) for a non-garment product from words in its name / description."""
+    table: dict[str, Any] = data()["product_scenes"]
+    low = text.lower()
+    words = set(re.findall(r"[a-z]+", low))
+    for name, entry in table.items():
+        for k in entry.get("keywords") or []:
+            if (k in words) if k.isascii() else (k in text):
+                return name, list(entry["scenes"])
+    return "default", list(table["default"]["scenes"])
