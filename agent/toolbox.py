@@ -41,6 +41,7 @@ from cutpilot.timeline import BrandKit, KenBurns, Timeline
 
 if TYPE_CHECKING:
     from tools.assets import AssetResult
+    from tools.background import BackdropKind
     from tools.render import RenderResult
 
 __all__ = ["MediaTools", "SpeechVerdict", "Toolbox"]
@@ -103,6 +104,26 @@ class Toolbox:
         return Motion(path=r.path, seconds=float(r.params.get("seconds", seconds)), size=wh, fps=fps,
                       provider=r.provider, provenance=_prov(r))
 
+    def backdrop(self, kind: BackdropKind, *, prompt: str, size: tuple[int, int], colours: list[tuple[int, int, int]],
+                 variant: int, out_dir: Path) -> Still:
+        """An offline scene picture (gradient / product palette / brand colours / blurred light) to composite on."""
+        self._count("backdrop")
+        with _optional("backdrops"):
+            from tools.background import backdrop
+        r = backdrop(kind, prompt=prompt, size=size, colours=colours, variant=variant, out_dir=out_dir)
+        return Still(path=r.path, size=_size(r.path), provenance=_prov(r))
+
+    def ken_burns(self, image: Path, seconds: float, *, size: tuple[int, int], fps: int, motion: KenBurns,
+                  fit: Fit, out_dir: Path) -> Motion:
+        """Offline motion only: what a failed image-to-video provider falls back to."""
+        self._count("ken_burns")
+        with _optional("image to video"):
+            from tools.image_video import ken_burns
+        r = ken_burns(image, seconds, motion=motion, size=size, fps=fps, settings=self.settings, out_dir=out_dir,
+                      fit=fit)
+        return Motion(path=r.path, seconds=float(r.params.get("seconds", seconds)), size=size, fps=fps,
+                      provider=r.provider, provenance=_prov(r))
+
     def try_on(self, garment_image: Path, model_image: Path, *, cloth_type: ClothType, out_dir: Path
                ) -> TryOnResult:
         self._count("try_on")
@@ -143,6 +164,19 @@ class Toolbox:
                                       content_type=content_type, description=description, ffmpeg=self.settings.ffmpeg)
         return GeneratedClip(clip_id=rec.clip_id, path=Path(rec.source), duration_s=round(rec.duration, 3),
                              content_type=rec.content_type.value, product=rec.product, provenance=Provenance.of(prov))
+
+    def register_generated(self, path: Path, *, library: ClipStore, provenance: dict[str, object],
+                           description: str, content_type: str, product: str | None) -> GeneratedClip:
+        """register_clip with the caller's provenance (the whole chain: photo, cut-out, scene, motion), not only
+        the last tool's sidecar."""
+        self._count("register_clip")
+        from tools.assets import register_generated_clip
+
+        rec = register_generated_clip(library, Path(path), dict(provenance), product=product,  # type: ignore[arg-type]
+                                      content_type=content_type, description=description, ffmpeg=self.settings.ffmpeg)
+        return GeneratedClip(clip_id=rec.clip_id, path=Path(rec.source), duration_s=round(rec.duration, 3),
+                             content_type=rec.content_type.value, product=rec.product,
+                             provenance=Provenance.of(dict(provenance)))
 
     # -- sound
     def tts(self, text: str, *, lang: str, out_dir: Path, voice: str | None = None) -> VoiceTake:
