@@ -3,6 +3,7 @@
 Captions are drawn by PIL (Noto CJK SC face) into tight transparent PNGs that ffmpeg overlays at a fixed position
 for the caption's time span. PNG overlays rather than libass/drawtext because PIL selects the right .ttc face,
 measures exactly what it draws (so wrapping is honest for mixed CJK/Latin), and word highlight is one more PNG.
+The visible AIGC label (layout_aigc) is drawn the same way and overlaid on top of everything else.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class CaptionImage:
     h: int
     start_ms: int
     end_ms: int
+    text: str = ""
 
 
 def _word_spans(text: str, words: list[Any]) -> list[tuple[int, int, int, int]]:
@@ -156,6 +158,10 @@ def layout_captions(timeline: Timeline, out_dir: Path, *, font_override: str | N
     fo = font_override or brand.font
     fi = font_index if font_index is not None else brand.font_index
     placed: list[tuple[Caption, int, int]] = []  # caption, top y, bottom y
+    label_bottom = 0  # titles sit below the AIGC label so neither hides the other
+    if aigc_windows(timeline):
+        _img, _x, ly = _aigc_plate(timeline, timeline.aigc_label.label_text, fo, fi)
+        label_bottom = ly + _img.height + round(min(W, H) * 0.015)
     result: list[CaptionImage] = []
     order = sorted(timeline.captions, key=lambda c: (c.style != "subtitle", c.start_ms, c.lang != "zh"))
     for cap in order:
@@ -181,7 +187,7 @@ def layout_captions(timeline: Timeline, out_dir: Path, *, font_override: str | N
         w, h = img0.size
         x = box.x0 + (box.x1 - box.x0 - w) // 2
         if cap.style == "title":
-            y = box.y0 + round((box.y1 - box.y0) * 0.08)
+            y = max(box.y0 + round((box.y1 - box.y0) * 0.08), label_bottom)
         else:
             bottom = box.y1
             for other, top_o, _bot in placed:
@@ -198,4 +204,86 @@ def layout_captions(timeline: Timeline, out_dir: Path, *, font_override: str | N
                 with atomic.replacing(p) as tmp:  # cached by name: never a truncated PNG under it
                     img.save(tmp)
             result.append(CaptionImage(p, x, y, w, h, s, e))
+    return result
+
+
+# --- AIGC label (人工智能生成合成内容标识办法 / GB 45438-2025) ---------------------------------------------------
+def aigc_windows(timeline: Timeline) -> list[tuple[int, int, str]]:
+    """(start_ms, end_ms, text) spans of the visible AIGC label: every generated shot for as long as it is on
+    screen (adjacent ones merged, so the plate does not blink at a cut), and the short voice notice at the start
+    where no shot label already covers it. Empty when the label is not burned in (`visible=False` + a route)."""
+    lab = timeline.aigc_label
+    if not lab.visible:
+        return []
+    spans: list[list[int]] = []
+    for it in sorted(timeline.generated_items, key=lambda v: v.start_ms):
+        if spans and it.start_ms <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], it.end_ms)
+        else:
+            spans.append([it.start_ms, it.end_ms])
+    out = [(a, b, lab.label_text) for a, b in spans]
+    if timeline.synthetic_voice and lab.voice_notice_ms > 0:
+        t, end = 0, min(lab.voice_notice_ms, timeline.content_ms)
+        for a, b in spans:
+            if a >= end:
+                break
+            if a > t:
+                out.append((t, a, lab.voice_label_text))
+            t = max(t, b)
+        if t < end:
+            out.append((t, end, lab.voice_label_text))
+    return sorted(out)
+
+
+def _aigc_plate(timeline: Timeline, text: str, font_override: str | None,
+                font_index: int | None) -> tuple[Any, int, int]:
+    """The label image and its top-left corner: top-left inside the safe zone (below the top ~12% of a 9:16
+    frame), top-right instead when the brand logo sits top-left."""
+    from PIL import Image, ImageDraw
+
+    from tools.fonts import load_font
+
+    spec = timeline.output
+    W, H = spec.width, spec.height
+    box = safe_box(spec.aspect, W, H)
+    px = max(12, round(min(W, H) * 0.03))
+    font = load_font(px, font_override, font_index, bold=True)
+    asc, desc = font.getmetrics()
+    pad_x, pad_y = round(px * 0.45), round(px * 0.22)
+    w = int(font.getlength(text)) + 2 * pad_x
+    h = asc + desc + 2 * pad_y
+    img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    d.rounded_rectangle((0, 0, w - 1, h - 1), radius=max(2, h // 4), fill=(0, 0, 0, 120))
+    d.text((pad_x, pad_y), text, font=font, fill=(255, 255, 255, 235))
+    m = round(min(W, H) * 0.015)
+    top = max(box.y0, round(H * 0.12)) if spec.aspect == "9:16" else box.y0
+    b = timeline.brand
+    x = box.x1 - m - w if b.logo and b.logo_position == "top-left" else box.x0 + m
+    return img, x, top + m
+
+
+def layout_aigc(timeline: Timeline, out_dir: Path, *, font_override: str | None = None,
+                font_index: int | None = None) -> list[CaptionImage]:
+    """Draw the visible AIGC label PNGs (cached by content) placed for each span of `aigc_windows`."""
+    windows = aigc_windows(timeline)
+    if not windows:
+        return []
+    fo = font_override or timeline.brand.font
+    fi = font_index if font_index is not None else timeline.brand.font_index
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = timeline.output
+    result: list[CaptionImage] = []
+    drawn: dict[str, tuple[Path, int, int, int, int]] = {}
+    for a, b, text in windows:
+        if text not in drawn:
+            img, x, y = _aigc_plate(timeline, text, fo, fi)
+            key = hashlib.sha256(f"aigc|{text}|{spec.aspect}|{spec.width}x{spec.height}|{fo}|{fi}|{x},{y}".encode())
+            p = out_dir / f"aigc-{key.hexdigest()[:16]}.png"
+            if not p.exists():
+                with atomic.replacing(p) as tmp:
+                    img.save(tmp)
+            drawn[text] = (p, x, y, img.width, img.height)
+        p, x, y, w, h = drawn[text]
+        result.append(CaptionImage(p, x, y, w, h, a, b, text))
     return result

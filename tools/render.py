@@ -4,6 +4,11 @@ Why segments: a full render costs about the same as one big filter graph on 2 co
 segment is cached by the content hash of what it shows, so an identical timeline is free and a changed slot
 re-encodes only its own segment. Crossfades stay inside one segment; audio is mixed and loudness-normalised once
 for the whole timeline (numpy, BS.1770 via pyloudnorm + a true-peak limiter) and encoded once at the final mux.
+
+AI-generated content (人工智能生成合成内容标识办法, GB 45438-2025): the visible label (tools.captions.layout_aigc) is
+overlaid inside each segment for exactly the frames of its generated shots, so it is part of the segment key; the
+implicit label is an `AIGC` JSON tag on the final mux (`use_metadata_tags`: the mp4 muxer drops custom keys
+otherwise), read back by `read_aigc`.
 """
 
 from __future__ import annotations
@@ -21,14 +26,15 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from cutpilot import atomic
-from cutpilot.errors import RenderError, TimelineError
+from cutpilot.errors import MediaError, RenderError, TimelineError
 from cutpilot.media import IMAGE_EXTS, probe, run_ffmpeg
 from cutpilot.settings import Settings
 from cutpilot.timeline import CardItem, ClipItem, ImageItem, KenBurns, Timeline
 from tools import ffgraph as fg
-from tools.captions import CaptionImage, layout_captions, safe_box
+from tools.captions import CaptionImage, layout_aigc, layout_captions, safe_box
 
 RENDER_VERSION = 4
+AIGC_TAG = "AIGC"  # the implicit-label metadata key (GB 45438-2025 file metadata)
 MP4_TAG = "cutpilot"  # the container comment that marks a file as a cutpilot render (cutpilot.outdir)
 Quality = Literal["draft", "standard", "high"]
 SR = fg.SR
@@ -45,6 +51,7 @@ class RenderResult(BaseModel):
     audio_true_peak_db: float | None = None
     cache_dir: str | None = None
     cache_files: list[str] = []  # what this render read or made in cache_dir: `cutpilot gc` keeps these
+    aigc: dict[str, Any] | None = None  # labels applied: shots, visible spans, route, the metadata written
 
 
 @dataclass
@@ -174,8 +181,8 @@ def _prep_image(src: str, size: tuple[int, int], fit: str, focus: tuple[float, f
 
 
 # --- video segments ----------------------------------------------------------------------------------------
-def _segment_graph(tl: Timeline, seg: _Seg, caps: list[CaptionImage], card_pngs: dict[str, Path],
-                   cache: Path, probes: dict[str, Any], quality: str) -> list[str]:
+def _segment_graph(tl: Timeline, seg: _Seg, caps: list[CaptionImage], aigc_labels: list[CaptionImage],
+                   card_pngs: dict[str, Path], cache: Path, probes: dict[str, Any], quality: str) -> list[str]:
     spec = tl.output
     W, H, fps = spec.width, spec.height, spec.fps
     g = fg.Graph()
@@ -244,11 +251,27 @@ def _segment_graph(tl: Timeline, seg: _Seg, caps: list[CaptionImage], card_pngs:
         g.chains.append(f"[{idx}:v]scale={lw}:-2,format=rgba,colorchannelmixer=aa=0.85[{lg}]")
         g.chains.append(f"[{base}][{lg}]overlay={x}:{y}:eof_action=repeat[{out}]")
         base = out
+    for lab_img, a, b in _label_spans(aigc_labels, seg, fps):
+        idx = g.add_input(["-i", str(lab_img.path)])
+        out = g.label("aigc")
+        fg.overlay_png(g, base, idx, x=lab_img.x, y=lab_img.y, t0=a, t1=b, out=out)
+        base = out
     g.chains.append(f"[{base}]format=yuv420p[vout]")
     return [*g.args(), "-map", "[vout]", *fg.encode_args(quality, fps, n_seg)]
 
 
-def _seg_key(tl: Timeline, seg: _Seg, caps: list[CaptionImage], quality: str) -> str:
+def _label_spans(labels: list[CaptionImage], seg: _Seg, fps: int) -> list[tuple[CaptionImage, float, float]]:
+    """Label overlays inside this segment as [t0, t1) in segment seconds, on frame boundaries (half a frame
+    early) so the label covers exactly the frames of its shots, whatever the ms → frame rounding."""
+    out = []
+    for c in labels:
+        f0, f1 = max(fg.frames(c.start_ms, fps), seg.f0), min(fg.frames(c.end_ms, fps), seg.f1)
+        if f1 > f0:
+            out.append((c, (f0 - seg.f0 - 0.5) / fps, (f1 - seg.f0 - 0.5) / fps))
+    return out
+
+
+def _seg_key(tl: Timeline, seg: _Seg, caps: list[CaptionImage], labels: list[CaptionImage], quality: str) -> str:
     fps = tl.output.fps
     items = []
     for it in seg.items:
@@ -260,13 +283,17 @@ def _seg_key(tl: Timeline, seg: _Seg, caps: list[CaptionImage], quality: str) ->
                 d.pop(k)
         d.pop("slot", None)
         d.pop("id", None)
+        d.pop("generated", None)  # what it changes on screen is the label, keyed below
+        d.pop("generator", None)
         items.append(d)
     t0, t1 = seg.f0 / fps, seg.f1 / fps
     cap_keys = [(c.path.name, c.x, c.y, round(c.start_ms / 1000 - t0, 4), round(c.end_ms / 1000 - t0, 4))
                 for c in caps if c.end_ms / 1000 > t0 and c.start_ms / 1000 < t1]
     b = tl.brand
     brand = [b.model_dump(mode="json"), fingerprint(b.logo) if b.logo else None]
-    return _h([RENDER_VERSION, tl.output.model_dump(), quality, seg.f1 - seg.f0, seg.gap, items, cap_keys, brand])
+    lab_keys = [(c.path.name, c.x, c.y, round(a, 4), round(b_, 4)) for c, a, b_ in _label_spans(labels, seg, fps)]
+    return _h([RENDER_VERSION, tl.output.model_dump(), quality, seg.f1 - seg.f0, seg.gap, items, cap_keys, brand,
+               lab_keys])
 
 
 # --- audio -------------------------------------------------------------------------------------------------
@@ -450,6 +477,8 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
     segs = plan_segments(timeline)
     caps = layout_captions(timeline, cache / "captions", font_override=str(settings.font_path or "") or None,
                            font_index=settings.font_index)
+    labels = layout_aigc(timeline, cache / "captions", font_override=str(settings.font_path or "") or None,
+                         font_index=settings.font_index)
     card_pngs: dict[str, Path] = {}
     from tools.cards import title_card
 
@@ -459,20 +488,24 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
                 card_pngs[it.id] = title_card(it.text, timeline.brand, size=(spec.width, spec.height),
                                               subtitle=it.subtitle, style=it.style, out_dir=cache / "cards",
                                               background=it.background)
-        seg.key = _seg_key(timeline, seg, caps, quality)
+        seg.key = _seg_key(timeline, seg, caps, labels, quality)
         seg.path = cache / f"seg-{seg.key}.mp4"
     audio_key = _h([RENDER_VERSION, total_samples, timeline.model_dump(mode="json", include={"voiceover", "music",
                                                                                                "audio"})])
-    final_key = _h([[s.key for s in segs], audio_key, _audio_inputs_fp(timeline), "tag:" + MP4_TAG])
+    label = aigc_metadata(timeline, "")
+    final_key = _h([[s.key for s in segs], audio_key, _audio_inputs_fp(timeline), "tag:" + MP4_TAG, label])
     final = cache / f"final-{final_key}.mp4"
-    used = _cache_use(timeline, segs, caps, card_pngs, final, total_samples, cache)
+    if label is not None:
+        label = aigc_metadata(timeline, final_key)
+    aigc = aigc_record(timeline, labels, label)
+    used = _cache_use(timeline, segs, caps + labels, card_pngs, final, total_samples, cache)
     out.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         atomic.copy_file(final, out)
         meta = json.loads(final.with_suffix(".json").read_text()) if final.with_suffix(".json").exists() else {}
         return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=True,
                             segments_rendered=0, segments_total=len(segs), audio_lufs=meta.get("lufs"),
-                            audio_true_peak_db=meta.get("tp"), cache_dir=str(cache), cache_files=used)
+                            audio_true_peak_db=meta.get("tp"), cache_dir=str(cache), cache_files=used, aigc=aigc)
     todo = [s for s in segs if s.path is not None and not s.path.exists()]
     jobs = max(1, min(len(todo), settings_jobs(settings)))
     with _progress(progress, len(todo) + 1) as p, ThreadPoolExecutor(max_workers=jobs + 1) as pool:
@@ -480,8 +513,8 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
         # audio (mix + loudness) overlaps the video encodes; segments run `jobs` at a time (ffmpeg per segment)
         audio_future = pool.submit(render_audio, timeline, probes, total_samples, cache, settings)
         seg_pool = ThreadPoolExecutor(max_workers=jobs)
-        futures = [seg_pool.submit(_encode_segment, timeline, seg, caps, card_pngs, cache, probes, quality, settings)
-                   for seg in todo]
+        futures = [seg_pool.submit(_encode_segment, timeline, seg, caps, labels, card_pngs, cache, probes, quality,
+                                   settings) for seg in todo]
         try:
             for fut in futures:
                 fut.result()
@@ -496,17 +529,21 @@ def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Qualit
         try:
             lst.write_text("".join(concat_line(s.path) for s in segs if s.path is not None), encoding="utf-8")
             with atomic.replacing(final) as tmp_final:
+                tags = ["-metadata", f"comment={MP4_TAG}"]
+                flags = "+faststart"
+                if label is not None:  # custom keys survive the mp4 muxer only with use_metadata_tags
+                    tags += ["-metadata", f"{AIGC_TAG}={json.dumps(label, ensure_ascii=False, separators=(',', ':'))}"]
+                    flags = "use_metadata_tags+faststart"
                 run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(lst), "-i", str(apath), "-map", "0:v",
-                            "-map", "1:a", "-c", "copy", "-metadata", f"comment={MP4_TAG}",
-                            "-movflags", "+faststart", str(tmp_final)], item_id="mux", what="final mux failed",
-                           ffmpeg=settings.ffmpeg)
+                            "-map", "1:a", "-c", "copy", *tags, "-movflags", flags, str(tmp_final)],
+                           item_id="mux", what="final mux failed", ffmpeg=settings.ffmpeg)
         finally:
             lst.unlink(missing_ok=True)
         atomic.write_text(final.with_suffix(".json"), json.dumps({"lufs": lufs, "tp": tp}))
     atomic.copy_file(final, out)
     return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=False,
                         segments_rendered=len(todo), segments_total=len(segs), audio_lufs=lufs,
-                        audio_true_peak_db=tp, cache_dir=str(cache), cache_files=used)
+                        audio_true_peak_db=tp, cache_dir=str(cache), cache_files=used, aigc=aigc)
 
 
 def _cache_use(tl: Timeline, segs: list[_Seg], caps: list[CaptionImage], card_pngs: dict[str, Path], final: Path,
@@ -529,6 +566,52 @@ def _cache_use(tl: Timeline, segs: list[_Seg], caps: list[CaptionImage], card_pn
     return names
 
 
+# --- AIGC implicit label -------------------------------------------------------------------------------------
+def aigc_metadata(tl: Timeline, produce_id: str) -> dict[str, str] | None:
+    """The GB 45438-2025 implicit label for the file metadata, or None when nothing is generated.
+
+    Label "1": the file contains AI-generated/synthesised content (generated shots or a TTS voice). ProduceID is the
+    render's content hash, so a cached re-render carries the same ID. ContentPropagator / PropagateID belong to the
+    distributor (empty unless aigc_label sets them); ReservedCode1/2 hold the producer's / propagator's protection
+    codes (signatures), which cutpilot does not issue, so they stay empty."""
+    if not tl.has_aigc:
+        return None
+    lab = tl.aigc_label
+    return {"Label": "1", "ContentProducer": lab.producer, "ProduceID": produce_id, "ReservedCode1": "",
+            "ContentPropagator": lab.propagator, "PropagateID": lab.propagate_id, "ReservedCode2": ""}
+
+
+def aigc_record(tl: Timeline, labels: list[CaptionImage], metadata: dict[str, str] | None) -> dict[str, Any] | None:
+    """What run.json keeps about the labels: which shots are generated, what was burned in where, the metadata."""
+    if metadata is None:
+        return None
+    lab = tl.aigc_label
+    return {
+        "shots": [{"id": v.id, "kind": v.kind, "slot": v.slot, "start_ms": v.start_ms, "end_ms": v.end_ms,
+                   "generator": v.generator} for v in tl.generated_items],
+        "voice": [{"id": v.id, "slot": v.slot, "generator": v.generator} for v in tl.voiceover if v.generated],
+        "visible": lab.visible, "route": lab.route, "text": lab.label_text,
+        "spans": [{"text": c.text, "start_ms": c.start_ms, "end_ms": c.end_ms, "box": [c.x, c.y, c.w, c.h]}
+                  for c in labels],
+        "metadata": metadata,
+    }
+
+
+def read_aigc(path: str | Path, ffprobe: str = "ffprobe") -> dict[str, Any] | None:
+    """The implicit AIGC label of a media file (its `AIGC` metadata JSON), or None when it has none."""
+    tags = (probe(path, ffprobe).raw.get("format") or {}).get("tags") or {}
+    raw = next((v for k, v in tags.items() if k.upper() == AIGC_TAG), None)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise MediaError(f"{path}: the AIGC metadata is not JSON") from None
+    if not isinstance(data, dict):
+        raise MediaError(f"{path}: the AIGC metadata is not a JSON object")
+    return data
+
+
 def concat_line(path: Path | str) -> str:
     """One entry of an ffmpeg concat list: single-quoted, each `'` written as `'\\''` (the demuxer's escaping).
 
@@ -544,11 +627,12 @@ def settings_jobs(settings: Settings) -> int:
     return max(1, min(4, os.cpu_count() or 2))
 
 
-def _encode_segment(tl: Timeline, seg: _Seg, caps: list[CaptionImage], card_pngs: dict[str, Path], cache: Path,
-                    probes: dict[str, Any], quality: str, settings: Settings) -> None:
+def _encode_segment(tl: Timeline, seg: _Seg, caps: list[CaptionImage], labels: list[CaptionImage],
+                    card_pngs: dict[str, Path], cache: Path, probes: dict[str, Any], quality: str,
+                    settings: Settings) -> None:
     assert seg.path is not None
     item_id = "+".join(i.id for i in seg.items) or "gap"
-    args = _segment_graph(tl, seg, caps, card_pngs, cache, probes, quality)
+    args = _segment_graph(tl, seg, caps, labels, card_pngs, cache, probes, quality)
     with atomic.replacing(seg.path) as tmp:
         run_ffmpeg([*args, str(tmp)], item_id=item_id, what="segment encode failed", ffmpeg=settings.ffmpeg)
 
