@@ -13,16 +13,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypedDict, TypeVar
 
+from langchain_core.messages import AnyMessage
+from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.prebuilt import ToolNode
+from langgraph.prebuilt.tool_node import ToolInvocationError
+from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent import rules, steps
 from agent.assemble import assemble
 from agent.brain.base import Brain
+from agent.brain.llm import GAP_ANSWER, GAP_TOOLS, MAX_GAP_ROUNDS, GapSession, LLMBrain
 from agent.brain.offline import OfflineBrain
 from agent.brief import explicit_facts
+from agent.mediatools import Card, MediaTools, Motion, ToolContext
 from agent.revise import Refusal, apply_revision, is_approval
 from agent.rules import MIN_SCORE
 from agent.runrecord import RunRecord
@@ -30,12 +38,13 @@ from agent.sources import ClipSource
 from agent.state import AgentState, Candidate, MusicTrack, VoiceTrack
 from agent.toolbox import Toolbox
 from cutpilot.atomic import OutputSet
-from cutpilot.errors import CutpilotError, InputError, ProviderError
+from cutpilot.errors import CutpilotError, InputError, ProviderError, ToolError
 from cutpilot.models import ClipRecord
 from cutpilot.products import Product, ProductBook
 from cutpilot.settings import Settings
-from cutpilot.storyboard import Brief, Slot, Storyboard
+from cutpilot.storyboard import Brief, GeneratedAsset, Slot, SlotRole, Storyboard
 from cutpilot.timeline import Timeline
+from tools.lc import lc_tools
 
 NODES = ("understand", "storyboard", "fetch", "script", "fill_gaps", "assemble", "review", "render")
 T = TypeVar("T")
@@ -86,6 +95,113 @@ def _records(deps: Deps, sb: Storyboard) -> dict[str, ClipRecord]:
 
 def _voice(state: AgentState) -> dict[int, VoiceTrack]:
     return {int(k): VoiceTrack.model_validate(v) for k, v in (state.get("voice") or {}).items()}
+
+
+# --- the gap-filling tool step (LLM brain): the model and a ToolNode over the generated media tools ----------
+class ToolStepState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+    rounds: int
+
+
+@dataclass(frozen=True)
+class ToolStepContext:
+    """The tool step's runtime context: the brain's session (prompt, budget, answer) and the round cap."""
+
+    session: GapSession
+    max_rounds: int = MAX_GAP_ROUNDS
+
+
+def tool_error_message(e: Exception) -> str:
+    """What the model reads when a tool fails or its arguments do not fit the schema: one line, and the run goes
+    on. Any other exception is a bug and ends the run."""
+    if isinstance(e, ToolError):
+        return e.one_line()
+    if isinstance(e, ToolInvocationError):
+        return "ToolError: " + " ".join(e.message.split())[:300]
+    raise e
+
+
+def tool_model(state: ToolStepState, runtime: Runtime[ToolStepContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    ai = ctx.session.turn(state["messages"], final=state["rounds"] >= ctx.max_rounds)
+    return {"messages": [ai], "rounds": state["rounds"] + 1}
+
+
+def route_tools(state: ToolStepState) -> str:
+    """tools_condition, ending on the final answer and after the round cap."""
+    calls = getattr(state["messages"][-1], "tool_calls", None) or []
+    if not calls or any(c["name"] == GAP_ANSWER for c in calls) or state["rounds"] > MAX_GAP_ROUNDS:
+        return END
+    return "media_tools"
+
+
+def tool_step_graph(tools: list[BaseTool]) -> Any:
+    """model ⇄ media_tools (ToolNode) until the model answers; compiled per step, never checkpointed."""
+    g: StateGraph[ToolStepState, ToolStepContext] = StateGraph(ToolStepState, context_schema=ToolStepContext)
+    g.add_node("model", tool_model)
+    g.add_node("media_tools", ToolNode(tools, handle_tool_errors=tool_error_message))
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", route_tools, {"media_tools": "media_tools", END: END})
+    g.add_edge("media_tools", "model")
+    return g.compile(checkpointer=False)
+
+
+def gap_slots(sb: Storyboard) -> list[int]:
+    """Slots left with the plain fallback card (the offer keeps its offer card; a locked slot stays)."""
+    return [s.index for s in sb.slots if s.chosen is None and s.asset is not None and s.asset.kind == "card"
+            and s.asset.tool == "renderer.card" and s.role != SlotRole.offer_cta and not s.locked]
+
+
+def fill_with_tools(brain: LLMBrain, tools: MediaTools, source: ClipSource, sb: Storyboard, run: RunRecord,
+                    out_dir: Path) -> Storyboard:
+    """Give the model one bounded tool step for the card-only slots: search the library, animate a still,
+    design a card. What it answers replaces a card only when a tool really found or made it; a provider failure
+    or a spent budget keeps the cards (recorded as a fallback)."""
+    gaps = gap_slots(sb)
+    if not gaps:
+        return sb
+    store = getattr(source, "library", None)
+    ctx = ToolContext(tools=tools, out_dir=out_dir, source=source, library=store if hasattr(store, "add") else None)
+    belt = lc_tools(ctx, names=[n for n in GAP_TOOLS if n != "register_generated_clip" or ctx.library is not None])
+    session = brain.gap_session(sb, gaps, belt, run)
+    try:
+        out = tool_step_graph(belt).invoke({"messages": session.messages, "rounds": 0},
+                                           context=ToolStepContext(session),
+                                           config={"recursion_limit": 2 * MAX_GAP_ROUNDS + 4})
+    except ProviderError as e:
+        run.fallback("gaps", e.one_line())
+        run.warn("gaps: LLM failed; the cards stay")
+        return sb
+    slots = list(sb.slots)
+    used = {s.chosen.clip_id for s in slots if s.chosen is not None}
+    for f in session.answer(out["messages"]):
+        s = slots[f.slot]
+        if f.clip_id is not None:
+            try:
+                rec = source.get(f.clip_id)
+            except CutpilotError:
+                run.warn(f"slot {f.slot}: the model chose clip {f.clip_id}, which the library does not have")
+                continue
+            if f.clip_id in used or not steps.usable(rec, set()):
+                run.warn(f"slot {f.slot}: clip {f.clip_id} is already in the ad or not usable; card kept")
+                continue
+            used.add(f.clip_id)
+            slots[f.slot] = s.model_copy(update={"chosen": steps.choice_from(rec, f.score), "asset": None,
+                                                 "alternates": [], "overlay": ""})
+            run.generated.append({"slot": f.slot, "kind": "clip", "tool": "search_library", "clip_id": f.clip_id})
+        elif isinstance(f.asset, Motion):
+            asset = GeneratedAsset(kind="image_video", path=str(f.asset.path), tool="image_to_video",
+                                   provider=f.asset.provider, params={"seconds": f.asset.seconds})
+            slots[f.slot] = s.model_copy(update={"asset": asset, "overlay": ""})
+            run.generated.append({"slot": f.slot, "kind": "image_video", "tool": "image_to_video",
+                                  "path": str(f.asset.path), "provider": f.asset.provider})
+        elif isinstance(f.asset, Card):
+            asset = GeneratedAsset(kind="card", path=str(f.asset.path), tool="title_card", provider="offline",
+                                   params={"text": f.asset.text, "subtitle": f.asset.subtitle, "role": s.role.value})
+            slots[f.slot] = s.model_copy(update={"asset": asset, "overlay": ""})
+            run.generated.append({"slot": f.slot, "kind": "card", "tool": "title_card", "path": str(f.asset.path),
+                                  "text": f.asset.text})
+    return sb.model_copy(update={"slots": slots})
 
 
 def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
@@ -192,9 +308,12 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
     def fill_gaps(state: AgentState) -> dict[str, Any]:
         run = RunRecord.model_validate(state["run"])
         sb = Storyboard.model_validate(state["storyboard"])
-        sb = steps.fill_gaps(sb, run, min_score=deps.min_score, product=deps.product(sb.brief))
+        sb = steps.fill_gaps(sb, run, min_score=deps.min_score, product=deps.product(sb.brief), tools=deps.tools,
+                             source=deps.source, settings=deps.settings)
         out_dir = Path(state["out_dir"]) / "assets"
         assert deps.tools is not None
+        if isinstance(deps.brain, LLMBrain):
+            sb = fill_with_tools(deps.brain, deps.tools, deps.source, sb, run, out_dir)
         sb, voice = steps.synth_voice(sb, list(state.get("dirty_voice") or []), _voice(state), deps.tools, out_dir,
                                       run, product=deps.product(sb.brief))
         cur = MusicTrack.model_validate(state["music"]) if state.get("music") else None

@@ -309,7 +309,7 @@ class MotionRequest(Request):
     """Animate a still photo into a clip (Ken Burns pan/zoom offline, or the configured image-to-video provider
     with `prompt`). fit: crop (fill the frame) or blur (whole image over a blurred copy)."""
 
-    image: str = Field(description="path of a still, e.g. a product photo found by search_library")
+    image: str = Field(description="a still's clip_id from search_library (\"still\": true), or an image path")
     seconds: float = Field(default=3.0, ge=0.2, le=60)
     width: int = Field(default=1080, ge=16, le=4096)
     height: int = Field(default=1920, ge=16, le=4096)
@@ -326,9 +326,20 @@ class MotionRequest(Request):
 
         motion = KenBurns(zoom_from=self.zoom_from, zoom_to=self.zoom_to,
                           center_to=(self.center_x_to, self.center_y_to))
-        return ctx.tools.image_to_video(Path(self.image), self.seconds, size=(self.width, self.height),
+        return ctx.tools.image_to_video(self._image(ctx), self.seconds, size=(self.width, self.height),
                                         fps=self.fps, motion=motion, fit=self.fit, prompt=self.prompt,
                                         out_dir=ctx.out_dir)
+
+    def _image(self, ctx: ToolContext) -> Path:
+        """A library still by its id (the model never sees source paths), else the path as given."""
+        if ctx.source is not None and not Path(self.image).is_file():
+            from cutpilot.errors import CutpilotError
+
+            try:
+                return Path(ctx.source.get(self.image).source)
+            except CutpilotError:
+                pass
+        return Path(self.image)
 
 
 class TryOnRequest(Request):

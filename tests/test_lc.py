@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,9 +22,9 @@ from tools.lc import media_tools
 CUP = Path(SHARED_MEDIA + "/image/skimage_coffee_cup.png")
 
 
-def _call(tool: object, args: dict[str, object]) -> tuple[object, object]:
+def _call(tool: Any, args: dict[str, object]) -> tuple[Any, object]:
     """(JSON the model reads, typed artifact) of one tool call, as a ToolNode makes it."""
-    msg = tool.invoke({"name": tool.name, "args": args, "id": "c1", "type": "tool_call"})  # type: ignore[attr-defined]
+    msg = tool.invoke({"name": tool.name, "args": args, "id": "c1", "type": "tool_call"})
     return json.loads(msg.content), msg.artifact
 
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 import prompts
 from agent.brain.offline import pick_best
 from agent.brief import ANGLES, PLATFORM_ASPECT, angle_family, explicit_facts, match_product
+from agent.mediatools import Card, ClipHit, GeneratedClip, Motion
 from agent.rules import CJK, budget, is_injection, speech_units, trim_to_budget
 from agent.runrecord import RunRecord
 from agent.sources import ClipSource
@@ -60,6 +61,7 @@ STEP_BUDGETS: dict[str, StepBudget] = {
     "storyboard": StepBudget(max_tokens=640, wall_s=90.0),
     "select": StepBudget(max_tokens=512, wall_s=120.0),
     "script": StepBudget(max_tokens=640, wall_s=90.0),
+    "gaps": StepBudget(max_tokens=384, wall_s=120.0),  # model calls and the media tools they run
 }
 
 ROLE_SYNONYMS: dict[str, SlotRole] = {
@@ -580,6 +582,11 @@ class LLMBrain:
             out[i] = line
         return out
 
+    # -- gaps: a tool loop over the media tools (the graph runs the tools in a ToolNode)
+    def gap_session(self, storyboard: Storyboard, gaps: list[int], tools: list[Any], run: RunRecord) -> GapSession:
+        """The model's side of the gap-filling tool step for slots left with a plain card."""
+        return GapSession(self, storyboard, gaps, tools, run)
+
 
 def _least_units(max_units: int) -> int:
     """The shortest line worth voicing in a slot: a third of its budget, at least 2 units, at most 4."""
@@ -894,3 +901,100 @@ def _rescale(raw: list[float], target: float, *, floor: float) -> list[float]:
         for k in long_:
             out[k] -= need * (out[k] - floor) / pool
     return [round(v, 2) for v in out]
+
+
+GAP_ANSWER = "use_for_gaps"
+GAP_TOOLS = ("search_library", "image_to_video", "title_card", "register_generated_clip")
+MAX_GAP_ROUNDS = 3  # tool rounds before the answer is forced
+
+
+@dataclass(frozen=True)
+class GapFill:
+    """What the model chose for one gap: a library clip it found, or an asset a tool made in this step."""
+
+    slot: int
+    clip_id: str | None = None
+    score: float = 0.0  # the search's relevance of `clip_id`
+    asset: Motion | Card | None = None  # an artifact of this step's tool messages
+
+
+class GapSession:
+    """One gap-filling step: the prompt, one bounded model call per round (the step's budget covers the calls and
+    the tools they run), and the final answer read against what the tools really found or made, so a path or
+    clip id the model invents is never used."""
+
+    def __init__(self, brain: LLMBrain, sb: Storyboard, gaps: list[int], tools: list[Any], run: RunRecord) -> None:
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        self.brain, self.sb, self.gaps, self.tools, self.run = brain, sb, sorted(gaps), tools, run
+        self.clock = _Clock("gaps", brain.budgets["gaps"])
+        rows = [{"slot": i, "role": sb.slots[i].role.value, "seconds": sb.slots[i].target_s,
+                 "line": sb.slots[i].line[:60], "intent": sb.slots[i].intent[:60]} for i in self.gaps]
+        user = prompts.read("planner/gaps.md").format(product=json.dumps(sb.brief.product, ensure_ascii=False),
+                                                      slots=json.dumps(rows, ensure_ascii=False))
+        self.messages: list[Any] = [SystemMessage(prompts.read("planner/system.md")), HumanMessage(user)]
+
+    def answer_tool(self) -> dict[str, Any]:
+        props = {f"slot_{i}": {"type": ["string", "null"],
+                               "description": f"{self.sb.slots[i].role.value}, {self.sb.slots[i].target_s:g} s"}
+                 for i in self.gaps}
+        return {"type": "function", "function": {
+            "name": GAP_ANSWER, "description": "Final answer: per slot a clip_id or a made clip's path, or null.",
+            "parameters": {"type": "object", "properties": props, "required": list(props)}}}
+
+    def turn(self, messages: list[Any], *, final: bool) -> Any:
+        """One model call with the tools bound (only the answer when `final`); raises ProviderError when the
+        step's budget is spent."""
+        tools = [self.answer_tool()] if final else [*self.tools, self.answer_tool()]
+        res, rec = self.brain._call(self.clock, messages, self.run, tools=tools,
+                                    tool_choice=GAP_ANSWER if final else "auto")
+        rec["tool_calls"] = [c["name"] for c in getattr(res.message, "tool_calls", None) or []][:8]
+        return res.message
+
+    def answer(self, messages: list[Any]) -> list[GapFill]:
+        """The fills the final answer names, each checked against this step's tool results; tool failures and
+        unusable choices are recorded as warnings."""
+        from langchain_core.messages import ToolMessage
+
+        found: dict[str, ClipHit | GeneratedClip] = {}
+        made: dict[str, Motion | Card] = {}
+        for m in messages:
+            if not isinstance(m, ToolMessage):
+                continue
+            if m.status == "error":
+                self.run.warn(f"gaps: tool {m.name} failed: {str(m.content)[:200]}")
+                continue
+            art = m.artifact
+            for x in art if isinstance(art, list) else [art]:
+                if isinstance(x, ClipHit | GeneratedClip):
+                    found[x.clip_id] = x
+                if isinstance(x, Motion | Card):
+                    made[str(x.path)] = x
+        last = messages[-1] if messages else None
+        args, err, _ = tool_args(last, GAP_ANSWER) if last is not None else (None, "no answer", "")
+        if not isinstance(args, dict):
+            self.run.warn(f"gaps: the model gave no {GAP_ANSWER} answer ({err or 'not an object'}); cards kept")
+            return []
+        out: list[GapFill] = []
+        taken: set[str] = set()
+        for key, value in args.items():
+            m2 = _SLOT_KEY.fullmatch(str(key))
+            if m2 is None or int(m2.group(1)) not in self.gaps or not isinstance(value, str) or not value.strip():
+                continue
+            slot, v = int(m2.group(1)), value.strip()
+            if v in taken:
+                self.run.warn(f"gaps: slot {slot}: {v[:60]!r} was already used for another slot; card kept")
+            elif v in found:
+                out.append(GapFill(slot=slot, clip_id=v, score=_found_score(found[v])))
+            elif v in made:
+                out.append(GapFill(slot=slot, asset=made[v]))
+            else:
+                self.run.warn(f"gaps: slot {slot}: {v[:60]!r} is no clip found or made in this step; card kept")
+                continue
+            taken.add(v)
+        return out
+
+
+def _found_score(x: ClipHit | GeneratedClip) -> float:
+    """A search hit's relevance; a clip this step registered itself counts as a full match."""
+    return x.score if isinstance(x, ClipHit) else 1.0
