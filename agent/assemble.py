@@ -153,8 +153,12 @@ def assemble(
     *,
     fps: int = 30,
     title: str = "",
+    aigc_label: dict[str, Any] | None = None,
 ) -> Timeline:
-    """Storyboard (+ synthesized voice, music) → a valid Timeline whose length equals the brief's duration."""
+    """Storyboard (+ synthesized voice, music) → a valid Timeline whose length equals the brief's duration.
+
+    Every voiceover line here is TTS, so it is marked generated (implicit AIGC label + a short start notice);
+    `aigc_label` overrides the label settings, whose language follows the captions'."""
     durs = fit_durations(storyboard, voice)
     lang = storyboard.captions_lang or storyboard.brief.lang
     video: list[dict[str, Any]] = []
@@ -196,7 +200,7 @@ def assemble(
         v = voice.get(s.index)
         if v is not None:
             vo.append({"id": f"vo{s.index}", "source": v.path, "start_ms": t, "duration_ms": d, "text": v.text,
-                       "slot": s.index})
+                       "slot": s.index, "generated": True, "generator": v.provider})
         if s.line:
             caps.extend(_even_captions(s.line, t, d, lang, s.index))
         if s.overlay and (c is not None or s.asset is None or s.asset.kind != "card"):
@@ -209,6 +213,7 @@ def assemble(
         "video": video,
         "voiceover": vo,
         "captions": caps,
+        "aigc_label": {"lang": lang, **(aigc_label or {})},
         "meta": {"title": title or storyboard.brief.text[:60], "brief": storyboard.brief.text},
     }
     if music is not None:
