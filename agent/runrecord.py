@@ -58,11 +58,19 @@ class RunRecord(BaseModel):
     llm_steps: list[dict[str, Any]] = Field(
         default_factory=list, description="per LLM call: step, wall_s, tokens_in, tokens_out, ok, error")
     render: dict[str, Any] | None = None
+    aigc: dict[str, Any] | None = Field(
+        default=None, description="AI-content labels applied (GB 45438-2025): generated shots and TTS voice, the "
+        "visible label's text and spans, the other route when not burned in, the mp4's AIGC metadata; None = none")
     total_s: float = 0.0
 
     def warn(self, msg: str) -> None:
         if msg not in self.warnings:
             self.warnings.append(msg)
+
+    def record_render(self, result: dict[str, Any], path: str | None = None) -> None:
+        """Keep a render's result (tools.render.RenderResult as JSON) and lift its AIGC labels to `aigc`."""
+        self.render = {**result, **({"path": path} if path else {})}
+        self.aigc = result.get("aigc")
 
     def fallback(self, step: str, error: str) -> None:
         self.fallbacks.append(Fallback(step=step, error=error[:300]))
