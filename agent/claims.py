@@ -186,9 +186,12 @@ class Policy:
         b = [*(getattr(product, "banned_claims", None) or []), *banned]
         ev = {**(getattr(product, "claim_evidence", None) or {}), **(evidence or {})}
         nm = [*(product.names() if product is not None and hasattr(product, "names") else []), *names]
+        folded = [fold(n) for n in nm if n.strip()]
+        # a line trimmed to its budget may end inside the name ("欧莱雅紫熨斗全脸淡纹"): its longer prefixes count too
+        prefixes = [n[:k] for n in folded for k in range(max(4, (len(n) + 1) // 2), len(n))]
         return cls(rules=r, banned=tuple(Term.make(w, "banned", excepts=r.excepts_for(w)) for w in b if w.strip()),
                    evidence={fold(k): str(v).strip() for k, v in ev.items() if str(v).strip()},
-                   names=tuple(fold(n) for n in nm if n.strip()))
+                   names=tuple(dict.fromkeys([*folded, *prefixes])))
 
     def _evidence(self, term: Term, matched: str) -> str | None:
         for key in (*term.forms, matched):
@@ -241,6 +244,12 @@ class Policy:
         if not any(ch.isalnum() for ch in kept) or not self.ok(kept):
             return ""
         return kept
+
+
+def policy_for(sb: Storyboard, product: Any = None) -> Policy:
+    """One ad's policy: the product's facts, and the brief's product label as a name (a library label such as
+    欧莱雅紫熨斗全脸淡纹眼霜 is the product's name even when no facts were imported)."""
+    return Policy.of(product, names=[sb.brief.product] if sb.brief.product else [])
 
 
 def check_text(text: str, where: str = "", *, product: Any = None, banned: Sequence[str] = (),
@@ -305,7 +314,7 @@ def enforce(sb: Storyboard, run: RunRecord, product: Any = None) -> tuple[Storyb
     storyboard and the slots whose voiced line changed. A strict run raises ClaimsError listing every hit."""
     from agent.brain.offline import write_lines
 
-    policy = Policy.of(product)
+    policy = policy_for(sb, product)
     record(run, brief_hits(sb.brief.text, policy), "dropped")
     slots = list(sb.slots)
     changed: list[int] = []

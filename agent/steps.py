@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent import claims
+from agent import claims, gapfill
 from agent.brain.base import Brain
 from agent.brain.offline import write_lines
+from agent.gapfill import Wardrobe
 from agent.rules import CJK, MIN_SCORE, fold, is_injection, trim_to_budget, within_budget
 from agent.runrecord import RunRecord, SearchLog
 from agent.sources import ClipSource
@@ -19,6 +20,7 @@ from agent.templates import hook_family
 from agent.toolbox import SpeechVerdict, Toolbox
 from cutpilot.errors import CutpilotError
 from cutpilot.models import ClipFormat, ClipRecord, ContentType, parse_formats
+from cutpilot.settings import Settings
 from cutpilot.storyboard import ROLE_CONTENT_TYPES, ClipChoice, GeneratedAsset, Slot, SlotRole, Storyboard
 
 SEARCH_LIMIT = 8
@@ -507,7 +509,7 @@ def script(
     voice_lang = sb.brief.lang
     terms = grounding_terms(sb, product)
     family = hook_family(sb.brief)
-    policy = claims.Policy.of(product)
+    policy = claims.policy_for(sb, product)
     slots = list(sb.slots)
     need_brain: list[int] = []
     for i in indexes:
@@ -627,18 +629,26 @@ def offer_plate(sb: Storyboard, product: Any) -> tuple[str, str]:
 
 
 def fill_gaps(
-    sb: Storyboard, run: RunRecord, *, min_score: float = MIN_SCORE, product: Any = None
+    sb: Storyboard, run: RunRecord, *, min_score: float = MIN_SCORE, product: Any = None,
+    tools: Toolbox | None = None, source: ClipSource | None = None, settings: Settings | None = None,
+    wardrobe: Wardrobe | None = None,
 ) -> Storyboard:
-    """The offer is drawn over the footage of the last shot (an end plate, not a card); slots that still have no
-    clip (or only a weak one) get a title / offer card with provenance — the last resort, never an empty hole."""
+    """Slots without real footage follow the gap policy (agent.gapfill: the product's photo cut out, put in a
+    scene and made to move) when tools are given. The offer is drawn over the last shot (an end plate, not a
+    card); slots that still have no clip (or only a weak one) get a title / offer card with provenance — the last
+    resort, never an empty hole."""
+    if tools is not None and source is not None and settings is not None:
+        sb = gapfill.fill(sb, run, tools=tools, source=source, settings=settings, min_score=min_score,
+                          product=product, wardrobe=wardrobe)
     slots = list(sb.slots)
     for i, s in enumerate(slots):
         weak = s.chosen is not None and s.chosen.score < min_score
-        if s.role == SlotRole.offer_cta and s.chosen is not None and not weak:
+        moving = s.asset is not None and s.asset.kind in ("image_video", "generated_clip")
+        if s.role == SlotRole.offer_cta and (moving or (s.chosen is not None and not weak)):
             title, sub = offer_plate(sb, product)
             slots[i] = s.model_copy(update={"overlay": f"{title} · {sub}"})
             continue
-        if s.chosen is not None and not weak:
+        if moving or (s.chosen is not None and not weak):
             if s.overlay:
                 slots[i] = s.model_copy(update={"overlay": ""})
             continue
