@@ -36,19 +36,23 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(p)
 
 
+CUT_MS = 1517  # not on a frame boundary at 30 fps: the generated shot is frames 0..45, the real one 46..89
+CUT_FRAME = 46
+
+
 def _tl(clip: str, *, generated: bool = True, **extra: Any) -> Timeline:
     return build_timeline(output=SPEC.model_dump(), video=[
-        {"kind": "image", "id": "gen", "start_ms": 0, "duration_ms": 1500, "source": CUP, "motion": None,
+        {"kind": "image", "id": "gen", "start_ms": 0, "duration_ms": CUT_MS, "source": CUP, "motion": None,
          "generated": generated, "generator": "background_swap"},
-        {"kind": "clip", "id": "real", "start_ms": 1500, "duration_ms": 1500, "source": clip, "in_ms": 0,
-         "out_ms": 1500},
+        {"kind": "clip", "id": "real", "start_ms": CUT_MS, "duration_ms": 3000 - CUT_MS, "source": clip, "in_ms": 0,
+         "out_ms": 3000 - CUT_MS},
     ], **extra)
 
 
-def _frame(p: Path, t: float) -> np.ndarray:
-    r = subprocess.run(["ffmpeg", "-v", "error", "-ss", f"{t:.3f}", "-i", str(p), "-frames:v", "1", "-f", "rawvideo",
-                        "-pix_fmt", "rgb24", "-"], capture_output=True, check=True)
-    return np.frombuffer(r.stdout, np.uint8).reshape(SPEC.height, SPEC.width, 3).astype(np.int16)
+def _frames(p: Path) -> np.ndarray:
+    r = subprocess.run(["ffmpeg", "-v", "error", "-i", str(p), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                       capture_output=True, check=True)
+    return np.frombuffer(r.stdout, np.uint8).reshape(-1, SPEC.height, SPEC.width, 3).astype(np.int16)
 
 
 def _tags(p: Path) -> dict[str, str]:
@@ -67,20 +71,21 @@ def test_label_only_on_the_generated_shot_and_metadata(clip: str, tmp_path: Path
     assert plain.segments_rendered == 1 and plain.segments_total == 2
     assert labelled.aigc is not None and plain.aigc is None
     (span,) = labelled.aigc["spans"]
-    assert (span["text"], span["start_ms"], span["end_ms"]) == ("AI生成", 0, 1500)
+    assert (span["text"], span["start_ms"], span["end_ms"]) == ("AI生成", 0, CUT_MS)
     assert [s["id"] for s in labelled.aigc["shots"]] == ["gen"]
     x, y, w, h = span["box"]
     box = safe_box("9:16", SPEC.width, SPEC.height)
     assert box.x0 <= x and x + w <= box.x1 // 2 and y >= round(SPEC.height * 0.12) and y + h < SPEC.height * 0.25
-    for t in (0.0, 0.75, 1.45):  # first, middle and last frames of the generated shot
-        a, b = _frame(labelled.path, t), _frame(plain.path, t)
+    fa, fb = _frames(labelled.path), _frames(plain.path)
+    assert len(fa) == len(fb) == 90
+    for i in range(CUT_FRAME):  # every frame of the generated shot, first and last included
+        a, b = fa[i], fb[i]
         inside = np.abs(a[y:y + h, x:x + w] - b[y:y + h, x:x + w]).mean()
-        assert inside > 8, f"no label at {t}s"
+        assert inside > 8, f"no label on frame {i}"
         below = np.abs(a[y + h + 8:, :] - b[y + h + 8:, :]).mean()
-        assert below < 1.5, f"the label leaked outside its box at {t}s"
-    for t in (1.5, 2.2, 2.9):  # the real shot: identical pixels, label box included
-        a, b = _frame(labelled.path, t), _frame(plain.path, t)
-        assert np.array_equal(a, b), f"real shot differs at {t}s"
+        assert below < 1.5, f"the label leaked outside its box on frame {i}"
+    for i in range(CUT_FRAME, 90):  # the real shot: identical pixels, label box included
+        assert np.array_equal(fa[i], fb[i]), f"real shot differs on frame {i}"
 
     meta = read_aigc(labelled.path)
     assert meta is not None and set(meta) == FIELDS
@@ -127,5 +132,25 @@ def test_tts_voice_gets_a_short_start_notice_not_a_shot_label(clip: str) -> None
          "out_ms": 2000}])
     assert aigc_windows(real) == [(0, 2000, "AI配音")]
     assert aigc_metadata(real, "id") is not None
-    mixed = _tl(clip, voiceover=vo)  # the generated shot's label already covers 0-1.5 s
-    assert aigc_windows(mixed) == [(0, 1500, "AI生成"), (1500, 2000, "AI配音")]
+    mixed = _tl(clip, voiceover=vo)  # the generated shot's label already covers its own span
+    assert aigc_windows(mixed) == [(0, CUT_MS, "AI生成"), (CUT_MS, 2000, "AI配音")]
+
+
+def test_label_starts_on_the_first_frame_of_a_later_shot(clip: str, tmp_path: Path) -> None:
+    """1483 ms rounds to frame 44 (1.4667 s): a label timed in ms would miss the shot's first frame."""
+    def tl(generated: bool) -> Timeline:
+        return build_timeline(output=SPEC.model_dump(), video=[
+            {"kind": "clip", "id": "real", "start_ms": 0, "duration_ms": 1483, "source": clip, "in_ms": 0,
+             "out_ms": 1483},
+            {"kind": "image", "id": "gen", "start_ms": 1483, "duration_ms": 1517, "source": CUP, "motion": None,
+             "generated": generated}])
+
+    settings, cache = Settings(home=tmp_path / "home"), tmp_path / "cache"
+    a = render(tl(True), tmp_path / "a.mp4", settings=settings, quality="draft", cache_dir=cache)
+    b = render(tl(False), tmp_path / "b.mp4", settings=settings, quality="draft", cache_dir=cache)
+    assert a.aigc is not None
+    x, y, w, h = a.aigc["spans"][0]["box"]
+    fa, fb = _frames(a.path), _frames(b.path)
+    assert np.array_equal(fa[43], fb[43])
+    for i in (44, 89):
+        assert np.abs(fa[i, y:y + h, x:x + w] - fb[i, y:y + h, x:x + w]).mean() > 8, f"no label on frame {i}"
