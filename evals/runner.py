@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from cutpilot.errors import CutpilotError, EvalRegressionError, InputError
 from cutpilot.media import probe
 from cutpilot.procs import child_kwargs
-from cutpilot.products import ProductBook, load_products_file
+from cutpilot.products import Product, ProductBook, load_products_file
 from cutpilot.settings import Settings
 from cutpilot.storyboard import Brief, Storyboard
 from cutpilot.timeline import ClipItem, Timeline
@@ -139,6 +139,13 @@ def load_products(path: Path = PRODUCTS_PATH) -> ProductBook | None:
     return ProductBook(load_products_file(path))
 
 
+def product_of(brief: Brief, book: ProductBook | None) -> Product | None:
+    """The brief's product in the golden facts (by name or alias, else named in the brief text)."""
+    if not book:
+        return None
+    return (book.get(brief.product) or book.match(brief.product)) if brief.product else book.match(brief.text)
+
+
 def product_facts(brief: Brief, book: ProductBook | None) -> tuple[str, ...]:
     """Names, aliases, selling points and offer (zh + en) of the brief's product; the name only without a book."""
     fallback = (brief.product,) if brief.product else ()
@@ -165,8 +172,10 @@ def _slots(sb: Storyboard, gl: GoldenLibrary) -> list[dict[str, Any]]:
 
 def _outputs(sb: Storyboard, tl: Timeline | None, run: dict[str, Any], ctx: Ctx, wall: float,
              render: RenderFacts | None = None) -> RunOutputs:
+    p = product_of(sb.brief, ctx.products)
     return RunOutputs(storyboard=sb, timeline=tl, run=run, records=ctx.gl.records, wall_s=wall, render=render,
-                      facts=product_facts(sb.brief, ctx.products))
+                      facts=product_facts(sb.brief, ctx.products), names=p.names() if p else (),
+                      banned_claims=p.banned_claims if p else (), claim_evidence=p.claim_evidence if p else {})
 
 
 def _thread_values(settings: Settings, thread_id: str) -> dict[str, Any]:

@@ -63,6 +63,9 @@ class RunOutputs:
     wall_s: float | None = None
     render: RenderFacts | None = None
     facts: Sequence[str] = ()  # the product's names, aliases, selling points and offer (zh + en)
+    names: Sequence[str] = ()  # the product's names and aliases (never a claim)
+    banned_claims: Sequence[str] = ()  # the product facts' banned claims
+    claim_evidence: Mapping[str, str] = field(default_factory=dict)  # efficacy claim → the evidence the facts name
 
 
 @dataclass(frozen=True)
@@ -374,6 +377,28 @@ def forbidden_words(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
     texts = spoken_and_shown_text(out)
     found = sorted({w for w in exp.forbidden_words for t in texts if _contains(t, w)})
     return Score("forbidden_words", float(not found), f"found: {found}" if found else "clean", {"found": found})
+
+
+def compliance(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
+    """No forbidden claim reaches the viewer: no ad-law absolute term, product banned claim or efficacy claim
+    without the evidence the facts name, in any voiced line, caption, card or played clip speech (the term lists
+    of prompts/claims/, matched as agent.claims does). 1.0 clean, else 0."""
+    from agent.claims import Policy
+
+    policy = Policy.of(None, banned=list(out.banned_claims), evidence=dict(out.claim_evidence),
+                       names=[n for n in (out.storyboard.brief.product, *out.names) if n])
+    texts = spoken_and_shown_text(out)
+    if out.timeline is not None:  # captions are cut into chunks (a name too): each slot's are also read as one
+        joined: dict[int | None, str] = {}
+        for c in out.timeline.captions:
+            joined[c.slot] = joined.get(c.slot, "") + c.text
+        chunks = {c.text for c in out.timeline.captions}
+        texts = [t for t in texts if t not in chunks] + list(joined.values())
+    hits = [h for t in texts for h in policy.violations(t)]
+    found = sorted({f"{h.text} ({h.kind})" for h in hits})
+    allowed = sorted({h.text for t in texts for h in policy.check(t) if h.allowed})
+    return Score("compliance", float(not found), f"found: {found}"[:160] if found else "clean",
+                 {"found": found, "allowed_with_evidence": allowed})
 
 
 def required_words(out: RunOutputs, exp: Expectations, gold: Gold) -> Score:
@@ -848,7 +873,8 @@ def revision_answered(before: Storyboard, after: Storyboard, record: Mapping[str
 
 SCORERS: tuple[Callable[[RunOutputs, Expectations, Gold], Score], ...] = (
     retrieval_precision, retrieval_ndcg, role_order, hook_first, product_consistency, repeat_rate, banned_clips,
-    format_match, duration_error, aspect, narration_budget, forbidden_words, required_words, language, caption_timing,
+    format_match, duration_error, aspect, narration_budget, forbidden_words, compliance, required_words, language,
+    caption_timing,
     render_validity, run_time, intelligibility, footage_share, grounding, angle_fidelity,
 )
 
