@@ -240,7 +240,7 @@ class Policy:
             clause, sep = parts[k], parts[k + 1] if k + 1 < len(parts) else ""
             if clause.strip() and self.ok(clause):
                 kept += clause + sep
-        kept = kept.strip().strip("，,、；;：: ").strip()
+        kept = kept.strip().strip("，,、；;：:·|/ ").strip()
         if not any(ch.isalnum() for ch in kept) or not self.ok(kept):
             return ""
         return kept

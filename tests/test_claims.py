@@ -94,6 +94,16 @@ def test_product_names_banned_claims_and_evidence() -> None:
     assert p.clean("全网最好的眼霜，一觉淡褪侧睡纹") == "一觉淡褪侧睡纹"
     assert p.clean("Fades lines. The best cream ever!") == "Fades lines."
     assert p.clean("全网最好") == ""
+    assert p.clean("买一送一 · 全网最低价") == "买一送一"
+
+
+def test_a_brief_asking_to_avoid_a_claim_is_not_asking_for_it() -> None:
+    from agent.claims import brief_hits
+
+    p = Policy.of(None)
+    assert [h.text for h in brief_hits("做一条广告，说全网最好", p)] == ["全网最好"]
+    assert brief_hits("做一条广告，不要说最好，别用100%", p) == []
+    assert brief_hits("make an ad, don't say best", p) == []
 
 
 def test_rule_files_load_with_both_languages() -> None:
