@@ -10,6 +10,7 @@ Pure and deterministic, so it is property-tested with random shots and words.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Sequence
@@ -42,15 +43,36 @@ def inside_word(t: float, words: Sequence[Word]) -> bool:
     return any(w.start + _EPS < t < w.end - _EPS for w in words)
 
 
-def _snap(t: float, words: Sequence[Word], lo: float, hi: float) -> float:
+class _Spans:
+    """Cleaned words (sorted, non-overlapping) indexed for bisection: an hour of speech has thousands of words,
+    and a linear `inside_word` per candidate cut made slicing quadratic in them."""
+
+    def __init__(self, words: Sequence[Word]) -> None:
+        self.words = list(words)
+        self.starts = [w.start for w in self.words]
+        self.edges = [e for w in self.words for e in (w.start, w.end)]  # ascending: the words do not overlap
+
+    def inside(self, t: float) -> bool:
+        """`inside_word(t, words)`: only the last word starting before `t` can contain it."""
+        i = bisect.bisect_left(self.starts, t)
+        return any(w.start + _EPS < t < w.end - _EPS for w in self.words[max(0, i - 2): i + 1])
+
+
+def _snap(t: float, words: _Spans, lo: float, hi: float) -> float:
     """The valid cut nearest to `t` within [lo, hi]: `t` itself if not inside a word, else the nearest word edge."""
     t = round(min(max(t, lo), hi), 3)
-    if not inside_word(t, words):
+    if not words.inside(t):
         return t
-    edges = [e for w in words for e in (w.start, w.end) if lo - _EPS <= e <= hi + _EPS and not inside_word(e, words)]
-    if not edges:
+    edges = words.edges
+    i, j = bisect.bisect_left(edges, lo - _EPS), bisect.bisect_right(edges, hi + _EPS)
+    k = bisect.bisect_left(edges, t, i, j)
+    # the nearest valid edge at or below t and at or above it (edges are never inside a cleaned word's neighbour)
+    below = next((edges[m] for m in range(k - 1, i - 1, -1) if not words.inside(edges[m])), None)
+    above = next((edges[m] for m in range(k, j) if not words.inside(edges[m])), None)
+    found = [e for e in (below, above) if e is not None]
+    if not found:
         return t  # only a single word longer than the window can force this; the length bound wins
-    return min(edges, key=lambda e: (abs(e - t), e))
+    return min(found, key=lambda e: (abs(e - t), e))
 
 
 def speech_boundaries(words: Sequence[Word], *, pause: float = 1.0) -> tuple[list[float], list[float]]:
@@ -82,13 +104,14 @@ def slice_source(
         raise ValueError("max_len must be at least twice min_len")
     ws = clean_words(words, duration)
     hard_speech, soft = speech_boundaries(ws)
-    cuts = sorted({_snap(t, ws, 0.0, duration) for t in [*shots, *hard_speech] if 0 < t < duration})
+    spans = _Spans(ws)
+    cuts = sorted({_snap(t, spans, 0.0, duration) for t in [*shots, *hard_speech] if 0 < t < duration})
     bounds = [0.0, *[c for c in cuts if 0 < c < duration], duration]
     pieces = [(a, b) for a, b in itertools.pairwise(bounds) if b - a > _EPS]
     pieces = _merge_slivers(pieces, min_len, max_len)
     out: list[tuple[float, float]] = []
     for a, b in pieces:
-        out.extend(_split_long(a, b, ws, soft, min_len, max_len))
+        out.extend(_split_long(a, b, spans, soft, min_len, max_len))
     return [(round(a, 3), round(b, 3)) for a, b in out]
 
 
@@ -107,12 +130,13 @@ def _merge_slivers(pieces: list[tuple[float, float]], min_len: float, max_len: f
     return ps
 
 
-def _split_long(a: float, b: float, words: Sequence[Word], soft: Sequence[float],
+def _split_long(a: float, b: float, words: _Spans, soft: Sequence[float],
                 min_len: float, max_len: float) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     while b - a > max_len + _EPS:
         lo, hi = a + min_len, min(a + max_len, b - min_len)
-        fits = [s for s in soft if lo <= s <= hi and not inside_word(s, words)]
+        span = soft[bisect.bisect_left(soft, lo): bisect.bisect_right(soft, hi)]  # soft points come in order
+        fits = [s for s in span if lo <= s <= hi and not words.inside(s)]
         if fits:
             c = max(fits)
         else:
