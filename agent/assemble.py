@@ -168,7 +168,18 @@ def assemble(
     for s, d in zip(storyboard.slots, durs, strict=True):
         c = s.chosen
         item_id = f"s{s.index}"
-        if c is not None and c.source and Path(c.source).suffix.lower() in IMAGE_EXTS:
+        moving = s.asset is not None and s.asset.kind in ("image_video", "generated_clip") and bool(s.asset.path)
+        if moving and s.asset is not None and (c is None or Path(str(c.source)).suffix.lower() in IMAGE_EXTS):
+            # a generated shot (the slot's photo made to move): marked so the renderer labels it
+            shot_ms = round(float(s.asset.params.get("seconds") or d / 1000) * 1000)
+            gid = s.asset.params.get("clip_id")
+            video.append({
+                "kind": "clip", "id": item_id, "start_ms": t, "duration_ms": d, "source": s.asset.path,
+                "in_ms": 0, "out_ms": max(1, min(d, shot_ms)), "slot": s.index, "generated": True,
+                "clip_id": str(gid) if gid else None, "fill": "slow" if d > shot_ms else "freeze",
+                "generator": f"{s.asset.tool} via {s.asset.provider}",
+            })
+        elif c is not None and c.source and Path(c.source).suffix.lower() in IMAGE_EXTS:
             # a product photo in the library: a still with Ken Burns motion, not a video range
             video.append({"kind": "image", "id": item_id, "start_ms": t, "duration_ms": d, "source": c.source,
                           "slot": s.index})
@@ -181,11 +192,8 @@ def assemble(
                 "kind": "clip", "id": item_id, "start_ms": t, "duration_ms": d, "source": c.source,
                 "in_ms": in_ms, "out_ms": out_ms, "clip_id": c.clip_id, "slot": s.index,
                 "audio": audio, "fit": "crop", "fill": "freeze" if audio or d <= clip_ms else "slow",
-            })
-        elif s.asset is not None and s.asset.kind in ("image_video", "generated_clip"):
-            video.append({
-                "kind": "clip", "id": item_id, "start_ms": t, "duration_ms": d, "source": s.asset.path,
-                "in_ms": 0, "out_ms": d, "slot": s.index, "generated": True,
+                "generated": moving,  # a generated clip an earlier run wrote to the library
+                "generator": f"{s.asset.tool} via {s.asset.provider}" if moving and s.asset else None,
             })
         elif s.asset is not None and s.asset.kind in ("background_swap",):
             video.append({"kind": "image", "id": item_id, "start_ms": t, "duration_ms": d, "source": s.asset.path,
