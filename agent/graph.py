@@ -308,7 +308,8 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
     def fill_gaps(state: AgentState) -> dict[str, Any]:
         run = RunRecord.model_validate(state["run"])
         sb = Storyboard.model_validate(state["storyboard"])
-        sb = steps.fill_gaps(sb, run, min_score=deps.min_score, product=deps.product(sb.brief))
+        sb = steps.fill_gaps(sb, run, min_score=deps.min_score, product=deps.product(sb.brief), tools=deps.tools,
+                             source=deps.source, settings=deps.settings)
         out_dir = Path(state["out_dir"]) / "assets"
         assert deps.tools is not None
         if isinstance(deps.brain, LLMBrain):
