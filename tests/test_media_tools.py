@@ -39,7 +39,6 @@ from agent.mediatools import (
 from agent.run import make_ad
 from agent.toolbox import Toolbox
 from cutpilot.errors import InputError, ProviderError, ToolError
-from cutpilot.models import ClipFormat, ClipRecord, ContentType, clip_id_for, file_hash
 from cutpilot.settings import Settings
 from cutpilot.storyboard import ClipChoice
 from cutpilot.timeline import BrandKit, CardItem, KenBurns, OutputSpec, Timeline
@@ -222,36 +221,32 @@ def test_gap_step_budget_spent_keeps_the_cards(tmp_path: Path) -> None:
     assert_ad_invariants(r, 20)
 
 
-def test_llm_gap_step_over_http_searches_and_uses_a_still(tmp_path: Path, photo: Path) -> None:
-    """Over the wire: the model searches the library, finds a product photo (a still clip) and puts it in the
-    gap; the still is shown with Ken Burns motion."""
-    still = ClipRecord(clip_id=clip_id_for(file_hash(photo), 0, 3), source=str(photo), source_hash=file_hash(photo),
-                       start=0, end=3, language="zh", transcript="", description="product photo 紫熨斗眼霜 packshot",
-                       content_type=ContentType.product_intro, format=[ClipFormat.product_still], product=PRODUCT,
-                       tags=["packshot"], label_source="human", width=64, height=96)
-    lib = MemorySource(domain_records(extra=[still]))
+def test_llm_gap_step_over_http_searches_and_fills_a_gap(tmp_path: Path) -> None:
+    """Over the wire: the select step named no usable clip, so every shot is a card (no product photo for the gap
+    policy); in the gap step the model searches the library and puts a clip it found into the hook."""
 
     def pick(body: dict[str, Any]) -> dict[str, Any]:
         hits = json.loads(next(m["content"] for m in body["messages"] if m.get("role") == "tool"))
-        stills = [h["clip_id"] for h in hits if h["still"]]
-        return PlannerServer.call("use_for_gaps", {"slot_0": stills[0] if stills else None})
+        return PlannerServer.call("use_for_gaps", {"slot_0": hits[0]["clip_id"], "slot_1": "/etc/passwd"})
 
     with PlannerServer() as srv:
         srv.script["choose_clips"] = [PlannerServer.call("choose_clips", {"choices": [
             {"slot": 0, "clip_id": "made-up"}]})]
-        srv.script["use_for_gaps"] = [PlannerServer.call("search_library", {"query": "紫熨斗眼霜 产品图 packshot"}),
-                                      pick]
+        srv.script["use_for_gaps"] = [PlannerServer.call("search_library", {"query": "侧睡 细纹 压力"}), pick]
         s = Settings(home=tmp_path / "home", openai_base_url=srv.base_url, openai_api_key="k", llm_model="m",
                      llm_timeout_s=5.0, llm_retries=1, voice_check=False)
-        r = make_ad("做一条20秒的侧睡纹广告", settings=s, library=lib, out_dir=tmp_path / "o", render=False,
-                    tools=NoVoiceTools(s))
+        r = make_ad("做一条20秒的侧睡纹广告", settings=s, library=MemorySource(domain_records()),
+                    out_dir=tmp_path / "o", render=False, tools=NoVoiceTools(s))
     gap_reqs = srv.step_requests("use_for_gaps")
     assert len(gap_reqs) == 2 and not r.run.fallbacks
     tools = {t["function"]["name"]: t["function"] for t in gap_reqs[0]["tools"]}
     assert set(tools) == {"search_library", "image_to_video", "title_card", "use_for_gaps"}  # no writable library
     args = tools["search_library"]["parameters"]["properties"]
     assert "query" in args and not {"settings", "out_dir", "ctx"} & set(args)
-    assert any(m.get("role") == "tool" and still.clip_id in m["content"] for m in gap_reqs[1]["messages"])
+    hits = json.loads(next(m["content"] for m in gap_reqs[1]["messages"] if m.get("role") == "tool"))
+    assert hits and "/nonexistent" not in json.dumps(hits)  # ids and text, never source paths
     hook = r.storyboard.slots[0]
-    assert hook.chosen is not None and hook.chosen.clip_id == still.clip_id
-    assert r.timeline.video[0].kind == "image" and r.timeline.video[0].source == str(photo)
+    assert hook.chosen is not None and hook.chosen.clip_id == hits[0]["clip_id"]
+    assert r.timeline.video[0].kind == "clip"
+    assert any("'/etc/passwd' is no clip found or made" in w for w in r.run.warnings)  # invented: not used
+    assert r.storyboard.slots[1].chosen is None
