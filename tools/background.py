@@ -231,13 +231,14 @@ def backdrop(kind: BackdropKind, *, prompt: str, size: tuple[int, int], colours:
     img = _gradient(top, bot, (w, h))
     if kind == "blurred":
         rng = np.random.default_rng(variant + 7)
-        light: np.ndarray = np.zeros((h, w, 3), np.float32)
+        sw, sh = max(8, w // 4), max(8, h // 4)  # drawn and blurred at quarter size: the light is soft anyway
+        light: np.ndarray = np.zeros((sh, sw, 3), np.float32)
         tints = [_shift(c, 0.09 * variant, 0.8) for c in (cols or [top, bot])]  # type: ignore[arg-type]
         for k in range(9):
             c = tints[k % len(tints)]
-            centre = (int(rng.uniform(0.05, 0.95) * w), int(rng.uniform(0.05, 0.7) * h))
-            cv2.circle(light, centre, int(rng.uniform(0.06, 0.16) * w), tuple(float(v) for v in c), -1)
-        light = cv2.GaussianBlur(light, (0, 0), max(2.0, w / 28))
+            centre = (int(rng.uniform(0.05, 0.95) * sw), int(rng.uniform(0.05, 0.7) * sh))
+            cv2.circle(light, centre, int(rng.uniform(0.06, 0.16) * sw), tuple(float(v) for v in c), -1)
+        light = cv2.resize(cv2.GaussianBlur(light, (0, 0), max(1.0, sw / 28)), (w, h), interpolation=cv2.INTER_LINEAR)
         mask = (light.max(axis=2, keepdims=True) > 1).astype(np.float32) * 0.45
         img = np.clip(img.astype(np.float32) * (1 - mask) + light * mask, 0, 255).astype(np.uint8)
     path = asset_path(out_dir, "backdrop", key, ".png")
