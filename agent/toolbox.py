@@ -115,12 +115,13 @@ class Toolbox:
 
     def ken_burns(self, image: Path, seconds: float, *, size: tuple[int, int], fps: int, motion: KenBurns,
                   fit: Fit, out_dir: Path) -> Motion:
-        """Offline motion only: what a failed image-to-video provider falls back to."""
+        """Offline motion only: what a failed image-to-video provider falls back to. Encoded `ultrafast`: the
+        renderer re-encodes every shot, so the slower preset's smaller file buys nothing but wall time."""
         self._count("ken_burns")
         with _optional("image to video"):
             from tools.image_video import ken_burns
         r = ken_burns(image, seconds, motion=motion, size=size, fps=fps, settings=self.settings, out_dir=out_dir,
-                      fit=fit)
+                      fit=fit, preset="ultrafast")
         return Motion(path=r.path, seconds=float(r.params.get("seconds", seconds)), size=size, fps=fps,
                       provider=r.provider, provenance=_prov(r))
 
