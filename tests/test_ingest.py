@@ -154,6 +154,9 @@ def test_killed_ingest_resumes_without_duplicates(settings: Settings, footage: P
         assert len(ids) == len(set(ids)) == 3
         # the shot cache made the re-run skip scene detection for the half-done source
         assert any((settings.home / "sources").glob("*/shots.json"))
+        # sources shorter than a window take the whole-file path and its caches; finished sources keep no progress
+        assert not any((settings.home / "sources").glob("*/windows-*"))
+        assert not any((settings.home / "sources").glob("*/progress.json"))
 
 
 def test_parallel_jobs_give_the_same_clips(settings: Settings, footage: Path, tmp_path: Path) -> None:
