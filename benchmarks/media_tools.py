@@ -7,6 +7,9 @@
 2. TTS word timings (estimated from speech spans) vs Whisper word timestamps on the same piper/espeak audio
    (baseline = evenly splitting the whole file by word count).
 3. Music bed synthesis: seconds of audio per wall second.
+4. Photo-only product → a 10 s 9:16 ad through the planner (agent.gapfill: cut-out → scene → motion → render),
+   wall time per stage and peak RSS, then four more variants of the brief (other audiences): the generated
+   shots are reused, so later variants pay no generation (targets on 2 cores: ≤ 30 s first, ≤ 10 s after).
 
     .venv/bin/python benchmarks/media_tools.py
 """
@@ -19,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -117,9 +121,90 @@ def bench_music(tmp: Path) -> None:
     print(f"music_bed synth 30 s stereo 48k: {wall:.2f}s ({30 / wall:.0f}x real time), {a.nbytes / 1e6:.1f} MB")
 
 
+PACKSHOT = ROOT / "tests" / "fixtures" / "ingest" / "opencv_box_product.png"
+STAGES = {"cutout": "cutout", "backdrop": "scene", "scene": "scene", "image_to_video": "motion",
+          "ken_burns": "motion", "try_on": "try_on", "register_generated": "register", "render": "render",
+          "tts": "voice", "check_speech": "voice", "music": "music"}
+
+
+def _timed_toolbox(settings: Settings) -> Any:
+    from agent.toolbox import Toolbox
+
+    class Timed(Toolbox):
+        """Adds each media call's wall time to its stage."""
+
+        def __init__(self, s: Settings) -> None:
+            super().__init__(s)
+            self.stage_s: dict[str, float] = {}
+
+    def wrap(name: str) -> Any:
+        inner = getattr(Toolbox, name)
+
+        def timed(self: Any, *a: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return inner(self, *a, **kw)
+            finally:
+                st = STAGES[name]
+                self.stage_s[st] = self.stage_s.get(st, 0.0) + time.perf_counter() - t0
+
+        return timed
+
+    for name in STAGES:
+        setattr(Timed, name, wrap(name))
+    return Timed(settings)
+
+
+def bench_photo_only_ad(tmp: Path) -> None:
+    import resource
+    import warnings
+
+    from agent.gapfill import GENERATION_CALLS
+    from agent.run import make_ad
+    from cutpilot.models import ClipRecord, clip_id_for, file_hash
+    from index.library import Library
+
+    s = Settings(home=tmp / "photo-only", text_embedder="hash")
+    h = file_hash(PACKSHOT)
+    rec = ClipRecord.model_validate(dict(
+        clip_id=clip_id_for(h, 0.0, 3.0), source=str(PACKSHOT), source_hash=h, start=0.0, end=3.0, language="en",
+        description="Front of a Bastoncini cookie box, packshot on a plain background", content_type="product intro",
+        format="product still", product="Bastoncini Cookies", label_source="human", keyframes=[str(PACKSHOT)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lib = Library.open(s)
+        lib.add([rec])
+        try:
+            for k, who in enumerate(["", " for students", " for busy parents", " for office snacking",
+                                     " for gift buyers"]):
+                tools = _timed_toolbox(s)
+                t0 = time.perf_counter()
+                r = make_ad(f"10 second ad for Bastoncini Cookies, 9:16{who}", settings=s, library=lib,
+                            out_dir=tmp / f"variant{k}", quality="draft", tools=tools)
+                wall = time.perf_counter() - t0
+                gen = {c: n for c, n in tools.calls.items() if c in GENERATION_CALLS and n}
+                made = [g for g in r.run.generated if g["kind"] == "image_video"]
+                reused = sum(1 for g in made if g["reused"])
+                cards = sum(1 for v in r.timeline.video if v.kind == "card")
+                stages = " ".join(f"{k2} {v:.1f}s" for k2, v in sorted(tools.stage_s.items()))
+                rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                       resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+                media = sum(v for k2, v in tools.stage_s.items() if k2 in ("cutout", "scene", "motion", "register"))
+                print(f"photo-only ad variant {k + 1}: {wall:.1f}s wall ({wall - tools.stage_s.get('voice', 0.0):.1f}s "
+                      f"without the voice stage; generation {media:.1f}s) | {stages} | shots {len(made)} "
+                      f"(reused {reused}), cards {cards}, generation calls {gen or 'none'} | peak RSS "
+                      f"{rss[0] / 1024:.0f} MB (largest child {rss[1] / 1024:.0f} MB)")
+        finally:
+            lib.close()
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if sys.argv[1:] == ["photo-only"]:
+            bench_photo_only_ad(tmp)
+            sys.exit(0)
+        bench_photo_only_ad(tmp)
         bench_ken_burns(tmp)
         bench_music(tmp)
         bench_tts_timing(tmp)
