@@ -39,10 +39,11 @@ from pydantic import BaseModel, Field
 
 from cutpilot.errors import CutpilotError, InputError, MediaError, ProviderError
 from cutpilot.media import VIDEO_EXTS, decodable_duration, extract_audio, not_video, probe
-from cutpilot.models import ClipRecord, Word, clip_id_for, file_hash
+from cutpilot.models import ClipFormat, ClipRecord, ContentType, VisualFacts, Word, clip_id_for, file_hash
 from cutpilot.settings import Settings
 from index.annotations import Annotation, load_annotations
 from index.slicing import slice_source
+from index.stills import STILL_SECONDS, is_still, prepare_still
 from index.windows import (
     ASR_PAD_S,
     SHOT_PAD_S,
@@ -148,11 +149,11 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Path], list[Fi
         elif p.is_dir():
             for f in sorted(p.rglob("*")):
                 hidden = any(x.startswith(".") for x in f.relative_to(p).parts)
-                if f.is_file() and f.suffix.lower() in VIDEO_EXTS and not hidden:
+                if f.is_file() and (f.suffix.lower() in VIDEO_EXTS or is_still(f)) and not hidden:
                     rf = f.resolve()
                     if not rf.is_relative_to(home):
                         found.append(rf)
-        elif p.suffix.lower() in VIDEO_EXTS:
+        elif p.suffix.lower() in VIDEO_EXTS or is_still(p):
             found.append(p.resolve())
         else:
             msg = f"unsupported file type {p.suffix or '(none)'}"
@@ -370,6 +371,8 @@ class Ingestor:
             return FileStatus(path=str(src), status="failed", message=msg)
 
     def _process(self, src: Path, stage: Any, on_progress: Any) -> FileStatus:
+        if is_still(src):
+            return self._process_still(src, stage, on_progress)
         st = self.stages
         stage("probe")
         with st.time("probe"):
@@ -465,6 +468,56 @@ class Ingestor:
                           clips=len(clips), duration=pr.duration, language=language, has_audio=pr.has_audio,
                           source_hash=h)
 
+    def _process_still(self, src: Path, stage: Any, on_progress: Any) -> FileStatus:
+        """A photo → one still record: upright keyframe, measured picture facts, description and labels, with a
+        format from what the picture shows (plain backdrop: packshot; a person: model photo; else a scene)."""
+        st = self.stages
+        stage("probe")
+        with st.time("probe"):
+            h = file_hash(src)
+        anns = self.annotations.get(src.resolve(), [])
+        work = self._work(h)
+        done = _read_json(work / "done.json")
+        existing_ids = self.library.ids_for_source(h)
+        signature = {"v": PIPELINE_VERSION, "still": STILL_SECONDS, "product": self.product,
+                     "ann": [a.model_dump(mode="json") for a in anns]}
+        if done and done.get("signature") == signature and set(done.get("ids", [])) <= existing_ids:
+            return FileStatus(path=str(src), status="skipped", message="unchanged (already ingested)",
+                              clips=len(done["ids"]), duration=0.0, source_hash=h)
+        stage("keyframes")
+        from index.visual import visual_facts
+
+        with st.time("keyframes"):
+            kf, w, hgt = prepare_still(src, self.settings.home / "keyframes" / h)
+        with st.time("visual"):
+            facts = visual_facts([kf, kf, kf], np.zeros((2, 36, 64), dtype=np.uint8), 0.0, STILL_SECONDS)
+        with st.time("describe"):
+            description, desc_src = self._describe([kf], facts, "", None)
+        human = {k: v for a in anns for k, v in a.fields.items()}
+        with st.time("label"):
+            labels = self._label(human.get("transcript", ""), human.get("description", description), facts, None)
+        kind, fmt = _still_format(facts)
+        content_type = labels.content_type
+        if content_type == ContentType.other:
+            content_type = ContentType.product_intro if kind != "scene photo" else ContentType.other
+        cid = clip_id_for(h, 0.0, STILL_SECONDS)
+        rec = ClipRecord(
+            clip_id=cid, source=str(src), source_hash=h, start=0.0, end=STILL_SECONDS, language=None,
+            description=description, visual=facts, content_type=content_type, format=[fmt], product=self.product,
+            tags=list(dict.fromkeys([*labels.tags, kind.replace(" ", "-")])), trend_tags=labels.trend_tags,
+            label_source=labels.label_source, label_explanation=labels.explanation, keyframes=[str(kf)] * 3,
+            has_audio=False, width=w, height=hgt, fps=None,
+            provenance={"pipeline": PIPELINE_VERSION, "description": desc_src, "still": kind},
+        )
+        stage("embed")
+        with st.time("embed"), self._lib_lock, self.library.batch():
+            old = self.library.get_many([cid]) if cid in existing_ids else []
+            self.library.add([self._merge(rec, human, old[0] if old else None)])
+        _atomic_json(work / "done.json", {"signature": signature, "ids": [cid], "language": None})
+        on_progress(STILL_SECONDS, STILL_SECONDS)
+        return FileStatus(path=str(src), status="ok", message=f"photo ({kind}, {w}x{hgt})", clips=1,
+                          duration=0.0, source_hash=h)
+
     def _batch_records(self, src: Path, h: str, pr: Any, clips: list[tuple[float, float]], words: _WordIndex,
                        language: str | None, anns: list[Annotation],
                        stage: Any) -> list[tuple[ClipRecord, dict[str, Any]]]:
@@ -539,6 +592,15 @@ class Ingestor:
         data["verified"] = sorted(set(verified))
         data.pop("duration", None)
         return ClipRecord.model_validate(data)
+
+
+def _still_format(facts: VisualFacts) -> tuple[str, ClipFormat]:
+    """What kind of photo the measures say it is, and its format."""
+    if facts.white_background or facts.plain_background == "yes":
+        return "white-background photo", ClipFormat.product_still
+    if facts.faces or facts.person == "yes":
+        return "model photo", ClipFormat.model_showcase
+    return "scene photo", ClipFormat.product_display
 
 
 def ingest(paths: list[Path], settings: Settings, library: Library, *, annotations: Path | None = None,
