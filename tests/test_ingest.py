@@ -13,6 +13,7 @@ import pytest
 
 from cutpilot.errors import InputError
 from cutpilot.settings import Settings
+from index.annotations import load_annotations
 from index.ingest import Ingestor, ingest
 from index.library import Library
 
@@ -107,23 +108,25 @@ def test_annotations_override_and_survive_reingest(settings: Settings, footage: 
 
 
 def test_bad_annotations_fail_in_one_line(settings: Settings, footage: Path, tmp_path: Path) -> None:
-    with Library.open(settings) as lib:
-        for row, needle in [
-            ({"source": "../../etc/passwd"}, "outside the ingest paths"),
-            ({"source": "kphotoalbum_talking_head.avi", "colour": "red"}, "unknown field(s) colour"),
-            ({"source": "kphotoalbum_talking_head.avi", "content_type": "nonsense"}, "unknown content type"),
-            ({"source": "kphotoalbum_talking_head.avi", "start": 3, "end": 1}, "must be after"),
-        ]:
-            ann = footage / "a.jsonl"
-            ann.write_text(json.dumps(row) + "\n")
-            with pytest.raises(InputError) as e:
-                ingest([footage], settings, lib, annotations=ann, progress=False)
-            assert needle in e.value.one_line() and "\n" not in e.value.one_line()
-        csv = footage / "a.csv"
-        csv.write_text("source,content_type,bogus\nkphotoalbum_talking_head.avi,痛点描述,x\n", encoding="utf-8")
-        with pytest.raises(InputError, match="bogus"):
-            ingest([footage], settings, lib, annotations=csv, progress=False)
-        assert lib.count() == 0  # validation happens before any footage is processed
+    ann = footage / "a.jsonl"
+    ann.write_text("\n".join(json.dumps(r) for r in [
+        {"source": "../../etc/passwd"},
+        {"source": "kphotoalbum_talking_head.avi", "colour": "red"},
+        {"source": "kphotoalbum_talking_head.avi", "content_type": "nonsense"},
+        {"source": "kphotoalbum_talking_head.avi", "start": 3, "end": 1},
+    ]) + "\n")
+    with pytest.raises(InputError) as e:  # strict: the first line that cannot apply, in one line
+        load_annotations(ann, [footage])
+    assert "a.jsonl line 1" in e.value.one_line() and "outside the ingest paths" in e.value.one_line()
+    problems = {p.line: p for p in load_annotations(ann, [footage], strict=False).problems}
+    for line, needle in ((1, "outside the ingest paths"), (2, "unknown field(s) colour"), (4, "must be after")):
+        assert problems[line].status == "failed" and needle in problems[line].message
+        assert "\n" not in problems[line].message
+    assert problems[3].status == "warning" and "custom label" in problems[3].message  # a team's own word
+    csv = footage / "a.csv"
+    csv.write_text("source,content_type,bogus\nkphotoalbum_talking_head.avi,痛点描述,x\n", encoding="utf-8")
+    with pytest.raises(InputError, match="bogus"):
+        load_annotations(csv, [footage])
 
 
 def test_killed_ingest_resumes_without_duplicates(settings: Settings, footage: Path,
