@@ -396,8 +396,8 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
                 assert deps.tools is not None
                 res = deps.tools.render(tl, staged.path("ad.mp4"), quality=state.get("quality", "draft"),
                                         cache_dir=deps.settings.home / "render-cache")
-                run.render = res.model_dump(mode="json") if hasattr(res, "model_dump") else dict(res)
-                run.render["path"] = str(out_dir / "ad.mp4")
+                run.record_render(res.model_dump(mode="json") if hasattr(res, "model_dump") else dict(res),
+                                  str(out_dir / "ad.mp4"))
                 outputs["ad"] = str(out_dir / "ad.mp4")
             run.time_node("render", t0)
             outputs["run"] = str(out_dir / "run.json")
