@@ -125,6 +125,17 @@ class Toolbox:
         return Motion(path=r.path, seconds=float(r.params.get("seconds", seconds)), size=size, fps=fps,
                       provider=r.provider, provenance=_prov(r))
 
+    def parallax(self, cutout: Path, scene: Path, seconds: float, *, size: tuple[int, int], fps: int,
+                 motion: KenBurns, out_dir: Path) -> Motion:
+        """Offline two-layer motion: the cut-out product moves with `motion`, its scene behind it less."""
+        self._count("parallax")
+        with _optional("image to video"):
+            from tools.image_video import parallax
+        r = parallax(cutout, scene, seconds, motion=motion, size=size, fps=fps, settings=self.settings,
+                     out_dir=out_dir)
+        return Motion(path=r.path, seconds=float(r.params.get("seconds", seconds)), size=size, fps=fps,
+                      provider=r.provider, provenance=_prov(r))
+
     def try_on(self, garment_image: Path, model_image: Path, *, cloth_type: ClothType, out_dir: Path
                ) -> TryOnResult:
         self._count("try_on")
