@@ -7,7 +7,8 @@
    b. cut the product out, put it in a scene chosen by product type / womenswear style (a scene provider when
       configured, else an offline backdrop — scene gradient, the product's palette, the brand colours, blurred
       light — different for every slot);
-   c. animate it (an image-to-video provider when configured, else Ken Burns; a different move per slot).
+   c. animate it (an image-to-video provider when configured, else Ken Burns or a parallax of the product over
+      its scene; a different move per slot).
    A provider that times out, refuses or answers garbage drops the slot one step down, with a warning.
 3. A card — only when no photo of the product exists or every step above failed.
 
@@ -47,7 +48,8 @@ MOTIONS: tuple[tuple[str, KenBurns], ...] = (
     ("rise", KenBurns(zoom_from=1.08, zoom_to=1.2, center_from=(0.5, 0.56), center_to=(0.5, 0.44))),
     ("pan left", KenBurns(zoom_from=1.16, zoom_to=1.12, center_from=(0.58, 0.48), center_to=(0.42, 0.52))),
 )
-GENERATION_CALLS = ("cutout", "scene", "backdrop", "image_to_video", "ken_burns", "try_on", "register_clip")
+GENERATION_CALLS = ("cutout", "scene", "backdrop", "image_to_video", "ken_burns", "parallax", "try_on",
+                    "register_clip")
 
 
 class GapTools(MediaTools, Protocol):
@@ -61,6 +63,9 @@ class GapTools(MediaTools, Protocol):
 
     def register_generated(self, path: Path, *, library: ClipStore, provenance: dict[str, object],
                            description: str, content_type: str, product: str | None) -> GeneratedClip: ...
+
+    def parallax(self, cutout: Path, scene: Path, seconds: float, *, size: tuple[int, int], fps: int,
+                 motion: KenBurns, out_dir: Path) -> Motion: ...
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class ShotPlan:
     motion_name: str
     motion: KenBurns
     seconds: float
+    layered: bool = False  # parallax (product and scene move apart) rather than one flat Ken Burns move
 
 
 @dataclass
@@ -160,7 +166,7 @@ def plan_shot(s: Slot, photos: list[Photo], scenes: tuple[str, list[str]], kinds
     name, motion = MOTIONS[k % len(MOTIONS)]
     return ShotPlan(slot=s.index, ordinal=k, photo=photos[k % len(photos)], scene=prompts[k % len(prompts)],
                     scene_source=source, backdrop=kinds[k % len(kinds)], motion_name=name, motion=motion,
-                    seconds=shot_seconds(s.target_s))
+                    seconds=shot_seconds(s.target_s), layered=k % 2 == 1)
 
 
 def scenes_for(product: str | None, photos: list[Photo], wardrobe: Wardrobe | None,
@@ -219,6 +225,7 @@ def _shot_key(ctx: _Context, plan: ShotPlan, source_key: str, inputs: tuple[Path
     return asset_key("gapfill", (plan.photo.path, *inputs), {
         "v": POLICY_VERSION, "source": source_key, "scene": plan.scene, "backdrop": plan.backdrop,
         "variant": plan.ordinal, "motion": plan.motion.model_dump(mode="json"), "seconds": plan.seconds,
+        "layered": plan.layered,
         "size": list(ctx.size), "fps": FPS, "brand": [list(c) for c in ctx.brand],
         "scene_url": s.scene_gen_url or "", "i2v_url": s.image_to_video_url or "",
     })
@@ -299,18 +306,20 @@ def _dress(ctx: _Context, top: RankedModel) -> Path | None:
     return r.path
 
 
-def _scene(ctx: _Context, plan: ShotPlan, image: Path, chain: list[dict[str, Any]]) -> Path | None:
-    """The picture in its scene: provider scene, else an offline backdrop; None when the cut-out failed."""
+def _scene(ctx: _Context, plan: ShotPlan, image: Path, chain: list[dict[str, Any]]
+           ) -> tuple[Path | None, tuple[Path, Path] | None]:
+    """The picture in its scene (None when the cut-out failed) and, for an offline backdrop, the (cut-out,
+    backdrop) layers a parallax move needs."""
     cut = _cutout(ctx, image)
     if cut is None:
-        return None
+        return None, None
     chain.append({"step": "cutout", "tool": "remove_background", "path": str(cut)})
     if ctx.settings.scene_gen_url:
         try:
             st = ctx.tools.scene(image, plan.scene, size=ctx.size, out_dir=ctx.asset_dir)
             chain.append({"step": "scene", "tool": st.provenance.tool, "provider": st.provenance.provider,
                           "prompt": plan.scene, "path": str(st.path)})
-            return st.path
+            return st.path, None
         except ProviderError as e:
             ctx.run.warn(f"slot {plan.slot}: scene provider failed ({e.one_line()}); an offline backdrop instead")
             ctx.run.fallback("scene", e.one_line())
@@ -326,11 +335,11 @@ def _scene(ctx: _Context, plan: ShotPlan, image: Path, chain: list[dict[str, Any
     st = ctx.tools.scene(image, str(bd.path), size=ctx.size, out_dir=ctx.asset_dir)
     chain.append({"step": "scene", "tool": "backdrop+replace_background", "provider": bd.provenance.provider,
                   "prompt": plan.scene, "backdrop": kind, "path": str(st.path)})
-    return st.path
+    return st.path, (cut, bd.path)
 
 
 def _motion(ctx: _Context, plan: ShotPlan, still: Path, fit: Literal["crop", "blur"],
-            chain: list[dict[str, Any]]) -> Motion:
+            chain: list[dict[str, Any]], layers: tuple[Path, Path] | None = None) -> Motion:
     prompt = f"slow camera {plan.motion_name} on the product, {plan.scene}"
     if ctx.settings.image_to_video_url:
         try:
@@ -342,6 +351,15 @@ def _motion(ctx: _Context, plan: ShotPlan, still: Path, fit: Literal["crop", "bl
         except ProviderError as e:
             ctx.run.warn(f"slot {plan.slot}: image-to-video provider failed ({e.one_line()}); offline Ken Burns")
             ctx.run.fallback("image_to_video", e.one_line())
+    if plan.layered and layers is not None:
+        try:
+            m = ctx.tools.parallax(layers[0], layers[1], plan.seconds, size=ctx.size, fps=FPS, motion=plan.motion,
+                                   out_dir=ctx.asset_dir)
+            chain.append({"step": "motion", "tool": "parallax", "provider": m.provider, "motion": plan.motion_name,
+                          "path": str(m.path)})
+            return m
+        except CutpilotError as e:
+            ctx.run.warn(f"slot {plan.slot}: parallax failed ({e.one_line()}); Ken Burns instead")
     m = ctx.tools.ken_burns(still, plan.seconds, size=ctx.size, fps=FPS, motion=plan.motion, fit=fit,
                             out_dir=ctx.asset_dir)
     chain.append({"step": "motion", "tool": "ken_burns", "provider": m.provider, "motion": plan.motion_name,
@@ -371,14 +389,15 @@ def make_shot(ctx: _Context, plan: ShotPlan, *, avoid: set[str]) -> Shot | None:
     if dressed is not None:
         chain.append({"step": "try_on", "tool": "try_on", "provider": ctx.try_on.get("provider"),
                       "model": ctx.try_on.get("model"), "path": str(dressed)})
-    still = _scene(ctx, plan, image, chain)
-    motion = _motion(ctx, plan, still or image, "crop" if still else "blur", chain)
+    still, layers = _scene(ctx, plan, image, chain)
+    motion = _motion(ctx, plan, still or image, "crop" if still else "blur", chain, layers)
     try_on = {k: v for k, v in ctx.try_on.items() if k != "top"} if dressed is not None else None
     prov: dict[str, Any] = {
         "tool": "gapfill", "provider": motion.provider, "kind": "image_video", "key": key, "policy": POLICY_VERSION,
         "inputs": {"photo": str(plan.photo.path), "photo_clip_id": plan.photo.clip_id},
         "scene": plan.scene, "scene_source": plan.scene_source, "backdrop": plan.backdrop,
-        "motion": plan.motion_name, "seconds": plan.seconds, "chain": chain,
+        "motion": plan.motion_name + (" (parallax)" if chain[-1]["tool"] == "parallax" else ""),
+        "seconds": plan.seconds, "chain": chain,
         "prompt": next((c.get("prompt") for c in reversed(chain) if c.get("prompt")), plan.scene),
         **({"try_on": try_on} if try_on else {}),
     }

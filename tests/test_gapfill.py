@@ -26,7 +26,7 @@ from cutpilot.media import probe
 from cutpilot.models import ClipRecord, clip_id_for, file_hash
 from cutpilot.settings import Settings
 from cutpilot.storyboard import Brief, Slot, SlotRole, Storyboard
-from cutpilot.timeline import CardItem, ClipItem
+from cutpilot.timeline import CardItem, ClipItem, KenBurns
 from tests.http_servers import Reply, TestServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -99,7 +99,8 @@ def test_photo_only_product_ad_is_all_generated_motion_and_the_next_variant_reus
     shots = [v for v in tl.video if isinstance(v, ClipItem)]
     assert shots and all(v.generated and v.generator for v in shots) and len(tl.video) == len(shots)
     assert len({v.source for v in shots}) == len(shots)  # a different shot per slot
-    assert first["cutout"] == 1 and first["ken_burns"] == len(shots) and first["register_clip"] == len(shots)
+    assert first["cutout"] == 1 and first["register_clip"] == len(shots)
+    assert first.get("ken_burns", 0) + first.get("parallax", 0) == len(shots) and first.get("parallax")
     # the storyboard says where each shot came from; run.json lists each
     for slot in r.storyboard.slots:
         assert slot.asset is not None and slot.asset.kind == "image_video"
@@ -251,5 +252,28 @@ def test_scene_and_motion_providers_fail_down_to_offline(tmp_path: Path) -> None
     for slot in sb.slots:
         assert slot.asset is not None
         chain = slot.asset.params["provenance"]["chain"]
-        assert chain[1]["tool"] == "backdrop+replace_background" and chain[2]["tool"] == "ken_burns"
+        assert chain[1]["tool"] == "backdrop+replace_background" and chain[2]["tool"] in ("ken_burns", "parallax")
         assert probe(Path(slot.asset.path)).has_video
+
+
+def test_parallax_moves_the_product_further_than_its_scene() -> None:
+    from tools.image_video import parallax_frames
+
+    w, h = 96, 160
+    xs = np.arange(int(w * 1.2))
+    scene = np.zeros((int(h * 1.2), len(xs), 3), np.uint8)
+    scene[:, xs % 24 < 12] = 200  # stripes: the scene's shift is measurable
+    layer = np.zeros((h, w, 4), np.uint8)
+    layer[60:100, 38:58] = (255, 0, 0, 255)  # the product: an opaque red block
+    pan = KenBurns(zoom_from=1.15, zoom_to=1.15, center_from=(0.4, 0.5), center_to=(0.6, 0.5))
+    f0, *_, f1 = list(parallax_frames(scene, layer, (w, h), 12, pan, depth=0.4))
+
+    def product_x(f: np.ndarray) -> float:
+        return float(np.nonzero((f[:, :, 2] > 200) & (f[:, :, 1] < 50))[1].mean())  # BGR: red in channel 2
+
+    def scene_shift(a: np.ndarray, b: np.ndarray) -> int:
+        ra, rb = a[5, :, 0].astype(float), b[5, :, 0].astype(float)
+        return min(range(-20, 21), key=lambda d: float(np.abs(np.roll(ra, d) - rb).mean()))
+
+    moved = abs(product_x(f1) - product_x(f0))
+    assert moved > 8 and moved > 1.5 * abs(scene_shift(f0, f1))
