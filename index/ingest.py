@@ -411,6 +411,8 @@ class Ingestor:
         def tick(seconds: float) -> None:
             on_progress(seconds, pr.duration)
 
+        tick(0.0)  # the bar shows the file's footage seconds from the start
+
         ranged = [a for a in anns if a.has_range]
         words, language, silent, shots = self._analyse(src, h, pr.has_audio, pr.duration, windows,
                                                        not ranged, stage, tick)
