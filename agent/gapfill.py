@@ -459,7 +459,8 @@ def fill(sb: Storyboard, run: RunRecord, *, tools: GapTools, source: ClipSource,
     name = sb.brief.product or next((p.product for p in photos if p.product), None)
     w, h = ASPECTS[sb.brief.aspect]
     ctx = _Context(tools=tools, settings=settings, run=run, asset_dir=settings.home / "assets", size=(w, h),
-                   library=store if hasattr(store, "add") else None, product=name, brand=brand_colours(product),
+                   library=store if hasattr(store, "add") and getattr(source, "writable", True) else None,
+                   product=name, brand=brand_colours(product),
                    wardrobe=wardrobe)
     kinds = backdrop_kinds(True, bool(ctx.brand))
     scenes = scenes_for(name, photos, wardrobe)

@@ -32,8 +32,9 @@ class ClipSource(Protocol):
 class LibrarySource:
     """ClipSource over index.library.Library (imported lazily: the store engineer's facade)."""
 
-    def __init__(self, library: Any) -> None:
+    def __init__(self, library: Any, *, writable: bool = True) -> None:
         self.library = library
+        self.writable = writable  # False: generated shots are made but not written back (the eval's golden library)
         self._products: list[str] | None = None
 
     def find(

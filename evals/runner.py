@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agent.sources import LibrarySource
 from cutpilot.errors import CutpilotError, EvalRegressionError, InputError
 from cutpilot.media import probe
 from cutpilot.procs import child_kwargs
@@ -443,8 +444,10 @@ def run_eval(
     rows: list[Row] = []
     try:
         embedder = getattr(library, "embedder", None)
-        ctx = Ctx(gl=gl, library=library, planner=planner, render=render, work=work, embedder=embedder,
-                  make=make, judge=judge_fn, products=load_products())
+        # the golden library is read-only to the planner: a generated shot written back would be found by the next
+        # case (or the next eval run) and move the scores
+        ctx = Ctx(gl=gl, library=LibrarySource(library, writable=False), planner=planner, render=render, work=work,
+                  embedder=embedder, make=make, judge=judge_fn, products=load_products())
         for i, case in enumerate(case_list, start=1):
             new = run_case(case, ctx)
             rows += new
