@@ -8,10 +8,10 @@ and tesseract OCR (chi_sim+eng) gated by a cheap text-region detector because OC
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +20,6 @@ from typing import Any, Literal
 import numpy as np
 
 from cutpilot.errors import MediaError
-from cutpilot.media import which
 from cutpilot.models import VisualFacts
 from cutpilot.procs import child_kwargs
 
@@ -47,40 +46,20 @@ def extract_keyframes(
     src: str | Path, clips: Sequence[tuple[float, float]], out_dir: Path, *, fps: float, duration: float,
     ffmpeg: str = "ffmpeg",
 ) -> tuple[list[list[Path]], np.ndarray]:
-    """Per clip [first, middle, last] JPEG paths, plus the grey motion proxy (n, 36, 64) uint8 at 4 fps."""
-    fps = fps if fps and fps > 0 else 25.0
-    last_frame = max(0, int(duration * fps) - 2)
-    wanted: list[list[int]] = [[min(int(t * fps), last_frame) for t in keyframe_times(a, b)] for a, b in clips]
-    frames = sorted({n for trip in wanted for n in trip})
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".kf-", dir=out_dir))
-    expr = "+".join(f"eq(n\\,{n})" for n in frames) or "0"
-    graph = (
-        f"[0:v]split=2[a][b];[a]select='{expr}',scale='min({THUMB_W},iw)':-2[k];"
-        f"[b]fps={MOTION_FPS},scale={_MW}:{_MH},format=gray[m]"
-    )
-    # the image2 muxer reads `%` as a frame-number pattern: a `%` in the folder (CUTPILOT_HOME) must be `%%`
-    cmd = [which(ffmpeg), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
-           "-filter_complex", graph, "-map", "[k]", "-fps_mode", "passthrough", "-q:v", "4",
-           str(tmp).replace("%", "%%") + "/f_%05d.jpg", "-map", "[m]", "-f", "rawvideo", "pipe:1"]
-    try:
-        res = subprocess.run(cmd, capture_output=True, timeout=900, **child_kwargs())
-        if res.returncode != 0:
-            tail = res.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
-            raise MediaError(f"{src}: cannot decode frames ({tail[0] if tail else 'ffmpeg failed'})")
-        made = sorted(tmp.glob("f_*.jpg"))
-        if not made:
-            raise MediaError(f"{src}: no decodable video frames")
-        by_frame: dict[int, Path] = {}
-        for i, n in enumerate(frames):
-            name = out_dir / f"f{n:06d}.jpg"
-            shutil.copyfile(made[min(i, len(made) - 1)], name)  # fewer frames than probed: reuse the last
-            by_frame[n] = name
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    raw = np.frombuffer(res.stdout, dtype=np.uint8)
-    proxy = raw[: (raw.size // (_MW * _MH)) * _MW * _MH].reshape(-1, _MH, _MW)
-    return [[by_frame[n] for n in trip] for trip in wanted], proxy
+    """Per clip [first, middle, last] JPEG paths, plus the grey motion proxy (n, 36, 64) uint8 at 4 fps from the
+    source's start (what `visual_facts` indexes by clip time). Decoded in bounded batches by index.keyframes."""
+    from index.keyframes import batches, extract_batch
+
+    kfs: list[list[Path]] = []
+    frames = math.ceil(max((b for _, b in clips), default=0.0) * MOTION_FPS) + 2
+    proxy = np.zeros((frames, _MH, _MW), dtype=np.uint8)
+    for run in batches(list(clips)):
+        got, part, p0 = extract_batch(src, run, out_dir, fps=fps, duration=duration, ffmpeg=ffmpeg)
+        kfs += got
+        at = round(p0 * MOTION_FPS)
+        n = max(0, min(len(part), frames - at))
+        proxy[at : at + n] = part[:n]
+    return kfs, proxy
 
 
 def still_keyframe(image: str | Path, out: Path) -> Path:
