@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -177,6 +178,30 @@ def image_to_video(image: Path, seconds: float, *, motion: KenBurns | None = Non
                      notes=notes)
 
 
+def _encode(frames: Iterable[np.ndarray], path: Path, *, size: tuple[int, int], fps: int, n_frames: int,
+            preset: str, crf: int, ffmpeg: str, what: str) -> None:
+    """Pipe BGR frames into one x264 encode with an exact frame count; written to a part file, then renamed."""
+    w, h = size
+    tmp = path.with_name(path.stem + ".part.mp4")
+    cmd = [which(ffmpeg), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+           "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
+           "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+           "-movflags", "+faststart", "-frames:v", str(n_frames), str(tmp)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, **child_kwargs())
+    assert proc.stdin is not None
+    try:
+        for frame in frames:
+            proc.stdin.write(frame.tobytes())
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.wait() != 0:
+        tmp.unlink(missing_ok=True)
+        raise RenderError(what, stderr_tail=err)
+    tmp.replace(path)
+
+
 def ken_burns(image: Path, seconds: float, *, motion: KenBurns, size: tuple[int, int], fps: int,
               settings: Settings, out_dir: Path, fit: Fit = "crop", notes: list[str] | None = None,
               crf: int = 20, preset: str = "veryfast") -> AssetResult:
@@ -195,25 +220,8 @@ def ken_burns(image: Path, seconds: float, *, motion: KenBurns, size: tuple[int,
     rgb = load_image_rgb(image, max_side=round(max(size) * scale * 1.5))
     canvas = fit_canvas(rgb, size, fit, scale)
     path = asset_path(out_dir, "image_to_video", key, ".mp4")
-    tmp = path.with_name(path.stem + ".part.mp4")
-    w, h = size
-    cmd = [which(settings.ffmpeg), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-           "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
-           "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-           "-movflags", "+faststart", "-frames:v", str(n_frames), str(tmp)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, **child_kwargs())
-    assert proc.stdin is not None
-    try:
-        for frame in ken_burns_frames(canvas, size, n_frames, motion):
-            proc.stdin.write(frame.tobytes())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.wait() != 0:
-        tmp.unlink(missing_ok=True)
-        raise RenderError(f"Ken Burns encode of {image.name} failed", stderr_tail=err)
-    tmp.replace(path)
+    _encode(ken_burns_frames(canvas, size, n_frames, motion), path, size=size, fps=fps, n_frames=n_frames,
+            preset=preset, crf=crf, ffmpeg=settings.ffmpeg, what=f"Ken Burns encode of {image.name} failed")
     res = AssetResult(path=path, kind="image_video", tool="image_to_video", provider="offline:ken_burns",
                       params={**params, "image": str(image)}, key=key, notes=list(notes or []))
     return save_sidecar(res)
@@ -251,24 +259,9 @@ def parallax(cutout: Path, scene: Path, seconds: float, *, motion: KenBurns, siz
     layer = np.dstack([colour, alpha * 255]).astype(np.uint8)
     n_frames = max(1, round(seconds * fps))
     path = asset_path(out_dir, "image_to_video", key, ".mp4")
-    tmp = path.with_name(path.stem + ".part.mp4")
-    cmd = [which(settings.ffmpeg), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-           "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
-           "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-           "-movflags", "+faststart", "-frames:v", str(n_frames), str(tmp)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, **child_kwargs())
-    assert proc.stdin is not None
-    try:
-        for frame in parallax_frames(canvas, layer, size, n_frames, motion, depth):
-            proc.stdin.write(frame.tobytes())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.wait() != 0:
-        tmp.unlink(missing_ok=True)
-        raise RenderError(f"parallax encode of {cutout.name} failed", stderr_tail=err)
-    tmp.replace(path)
+    _encode(parallax_frames(canvas, layer, size, n_frames, motion, depth), path, size=size, fps=fps,
+            n_frames=n_frames, preset=preset, crf=crf, ffmpeg=settings.ffmpeg,
+            what=f"parallax encode of {cutout.name} failed")
     res = AssetResult(path=path, kind="image_video", tool="parallax", provider="offline:parallax",
                       params={**params, "cutout": str(cutout), "scene": str(scene)}, key=key)
     return save_sidecar(res)
