@@ -177,6 +177,15 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+def _unchanged(work: Path, signature: dict[str, Any], existing_ids: set[str]) -> dict[str, Any] | None:
+    """The source's done.json when it was ingested with this signature and all its clips are still in the
+    library (then the source is skipped), else None."""
+    done = _read_json(work / "done.json")
+    if isinstance(done, dict) and done.get("signature") == signature and set(done.get("ids", [])) <= existing_ids:
+        return done
+    return None
+
+
 def _loudness_dbfs(wav: Path) -> float:
     """Peak level of a 16-bit mono WAV: silent tracks skip Whisper (which invents words on silence)."""
     import wave
@@ -387,11 +396,10 @@ class Ingestor:
             h = file_hash(src)
         anns = self.annotations.get(src.resolve(), [])
         work = self._work(h)
-        done = _read_json(work / "done.json")
         existing_ids = self.library.ids_for_source(h)
         signature = {"v": PIPELINE_VERSION, "product": self.product,
                      "ann": [a.model_dump(mode="json") for a in anns]}
-        if done and done.get("signature") == signature and set(done.get("ids", [])) <= existing_ids:
+        if (done := _unchanged(work, signature, existing_ids)) is not None:
             return FileStatus(path=str(src), status="skipped", message="unchanged (already ingested)",
                               clips=len(done["ids"]), duration=pr.duration, language=done.get("language"),
                               has_audio=pr.has_audio, source_hash=h)
@@ -479,11 +487,10 @@ class Ingestor:
             h = file_hash(src)
         anns = self.annotations.get(src.resolve(), [])
         work = self._work(h)
-        done = _read_json(work / "done.json")
         existing_ids = self.library.ids_for_source(h)
         signature = {"v": PIPELINE_VERSION, "still": STILL_SECONDS, "product": self.product,
                      "ann": [a.model_dump(mode="json") for a in anns]}
-        if done and done.get("signature") == signature and set(done.get("ids", [])) <= existing_ids:
+        if (done := _unchanged(work, signature, existing_ids)) is not None:
             return FileStatus(path=str(src), status="skipped", message="unchanged (already ingested)",
                               clips=len(done["ids"]), duration=0.0, source_hash=h)
         stage("keyframes")
