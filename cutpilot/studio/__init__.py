@@ -1,0 +1,1 @@
+"""cutpilot studio: the web UI and REST API served by `cutpilot serve`."""

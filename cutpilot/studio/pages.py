@@ -1,0 +1,7 @@
+"""Studio pages (server-rendered, HTMX)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
