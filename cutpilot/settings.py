@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
 
+    # --- studio (`cutpilot serve`) ---------------------------------------------------------------------------
+    api_token: str | None = Field(default=None, description="bearer token every studio route requires when set; "
+                                  "required to bind anything but loopback")
+    max_upload_mb: float = Field(default=2048.0, gt=0, description="largest studio upload, per file, MB")
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_model and (self.openai_api_key or self.openai_base_url))
