@@ -217,6 +217,40 @@ def product_photos(sb: Storyboard, source: ClipSource) -> list[Photo]:
     return list(seen.values())
 
 
+def library_wardrobe(sb: Storyboard, source: ClipSource, photos: list[Photo], product: Any = None
+                     ) -> Wardrobe | None:
+    """A garment to try on, from what the library and the product facts know: the garment's attributes (the
+    product facts' `garment`, else those annotated or inferred on its own photo) and every model photo whose
+    record says what the model wears (none: the garment still gets womenswear scenes, without try-on). None for a
+    product that is not a garment."""
+    from cutpilot.models import ClipFormat
+
+    garment = dict(getattr(product, "garment", None) or {})
+    image: Path | None = None
+    for p in photos:
+        try:
+            rec = source.get(p.clip_id)
+        except CutpilotError:
+            continue
+        if rec.garment and not rec.generated:
+            garment = garment or dict(rec.garment)
+            image = image or p.path
+    if not garment:
+        return None
+    own = {p.clip_id for p in photos}
+    try:
+        hits = source.find("model photo 模特", content_types=[], formats=[ClipFormat.model_showcase], product=None,
+                           exclude_ids=sorted(own), limit=24)
+    except CutpilotError:
+        hits = []
+    models: list[ModelIn] = []
+    for h in hits:
+        r = h.clip
+        if r.garment and not r.generated and Path(r.source).suffix.lower() in IMAGE_EXTS and Path(r.source).is_file():
+            models.append(ModelIn(id=r.clip_id, image=r.source, wearing=dict(r.garment)))
+    return Wardrobe(garment=garment, models=models, garment_image=image or (photos[0].path if photos else None))
+
+
 # --- making a shot -------------------------------------------------------------------------------------------
 def _shot_key(ctx: _Context, plan: ShotPlan, source_key: str, inputs: tuple[Path, ...] = ()) -> str:
     from tools.assets import asset_key
@@ -451,6 +485,8 @@ def fill(sb: Storyboard, run: RunRecord, *, tools: GapTools, source: ClipSource,
     if not todo:
         return sb
     photos = product_photos(sb, source)
+    if wardrobe is None and photos:
+        wardrobe = library_wardrobe(sb, source, photos, product)
     if wardrobe is not None and wardrobe.garment_image is None and photos:
         wardrobe = Wardrobe(garment=wardrobe.garment, models=wardrobe.models, garment_image=photos[0].path)
     if not photos:

@@ -226,6 +226,9 @@ class ClipRecord(BaseModel):
     fps: float | None = None
     generated: bool = False
     provenance: dict[str, Any] | None = None
+    garment: dict[str, str] = Field(
+        default_factory=dict,
+        description="a garment photo's attributes, or what the model in a model photo wears (tools.garments keys)")
 
     @field_validator("content_type", mode="before")
     @classmethod

@@ -118,6 +118,9 @@ class Product(BaseModel):
     # efficacy claim (抗皱, 淡纹, 美白 …) is never said (agent.claims, 化妆品功效宣称评价规范)
     claim_evidence: dict[str, str] = {}
     brand: BrandKit | None = None
+    # a garment's attributes (tools.garments keys, aliases accepted: {top_category: 大衣, top_length: 长款}): gap
+    # filling ranks the library's model photos against them for try-on
+    garment: dict[str, str] = {}
 
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("aliases", "selling_points", "selling_points_en", "banned_claims")
     TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("offer", "offer_en", "audience")
@@ -146,6 +149,18 @@ class Product(BaseModel):
                 raise ValueError(f"claim {c!r} has no evidence; name the report (or drop the claim)")
             out[c] = e
         return out
+
+    @field_validator("garment", mode="before")
+    @classmethod
+    def _garment(cls, v: object) -> object:
+        from tools.garments import parse_garment
+
+        if v is None or v == "":
+            return {}
+        try:
+            return parse_garment(v)
+        except InputError as e:
+            raise ValueError(str(e).removeprefix("garment: ")) from None
 
     @field_validator("name")
     @classmethod

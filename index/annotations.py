@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from index.embed import TextEmbedder
     from index.teamlabels import LabelMatch, TeamLabelMapper
 
-OVERRIDE_FIELDS = ("content_type", "format", "product", "transcript", "description", "tags", "trend_tags", "language")
+OVERRIDE_FIELDS = ("content_type", "format", "product", "transcript", "description", "tags", "trend_tags", "language",
+                   "garment")
 ALLOWED = {"source", "start", "end", "duration", *OVERRIDE_FIELDS}
 LABEL_FIELDS = ("content_type_label", "format_labels")  # set with content_type / format, never given directly
 
@@ -109,6 +110,10 @@ def check_field(field: str, value: Any) -> Any:
         return language_code(value)
     if field in ("transcript", "description"):
         return _text(field, value, L.MAX_TRANSCRIPT_CHARS)
+    if field == "garment":
+        from tools.garments import parse_garment
+
+        return parse_garment(value)
     raise InputError(f"unknown field {field!r}")
 
 

@@ -43,7 +43,7 @@ from cutpilot.models import ClipFormat, ClipRecord, ContentType, VisualFacts, Wo
 from cutpilot.settings import Settings
 from index.annotations import Annotation, load_annotations
 from index.slicing import slice_source
-from index.stills import STILL_SECONDS, is_still, prepare_still
+from index.stills import STILL_SECONDS, is_still, prepare_still, still_garment
 from index.windows import (
     ASR_PAD_S,
     SHOT_PAD_S,
@@ -488,7 +488,7 @@ class Ingestor:
         anns = self.annotations.get(src.resolve(), [])
         work = self._work(h)
         existing_ids = self.library.ids_for_source(h)
-        signature = {"v": PIPELINE_VERSION, "still": STILL_SECONDS, "product": self.product,
+        signature = {"v": PIPELINE_VERSION, "still": STILL_SECONDS, "garment": 1, "product": self.product,
                      "ann": [a.model_dump(mode="json") for a in anns]}
         if (done := _unchanged(work, signature, existing_ids)) is not None:
             return FileStatus(path=str(src), status="skipped", message="unchanged (already ingested)",
@@ -506,6 +506,7 @@ class Ingestor:
         with st.time("label"):
             labels = self._label(human.get("transcript", ""), human.get("description", description), facts, None)
         kind, fmt = _still_format(facts)
+        garment, garment_src = still_garment(src, human, description, [*labels.tags, self.product or ""])
         content_type = labels.content_type
         if content_type == ContentType.other:
             content_type = ContentType.product_intro if kind != "scene photo" else ContentType.other
@@ -515,8 +516,9 @@ class Ingestor:
             description=description, visual=facts, content_type=content_type, format=[fmt], product=self.product,
             tags=list(dict.fromkeys([*labels.tags, kind.replace(" ", "-")])), trend_tags=labels.trend_tags,
             label_source=labels.label_source, label_explanation=labels.explanation, keyframes=[str(kf)] * 3,
-            has_audio=False, width=w, height=hgt, fps=None,
-            provenance={"pipeline": PIPELINE_VERSION, "description": desc_src, "still": kind},
+            has_audio=False, width=w, height=hgt, fps=None, garment=garment,
+            provenance={"pipeline": PIPELINE_VERSION, "description": desc_src, "still": kind,
+                        **({"garment": garment_src} if garment_src else {})},
         )
         stage("embed")
         with st.time("embed"), self._lib_lock, self.library.batch():

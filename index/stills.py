@@ -9,6 +9,7 @@ phone photos are stored sideways and ffmpeg's image decoder ignores that tag.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cutpilot.errors import MediaError
 
@@ -55,3 +56,17 @@ def prepare_still(src: Path, out_dir: Path) -> tuple[Path, int, int]:
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise MediaError(f"{src.name}: not a readable image ({e})") from e
     return out, w, h
+
+
+def still_garment(src: Path, human: dict[str, Any], description: str, tags: list[str]
+                  ) -> tuple[dict[str, str], str | None]:
+    """A photo's garment attributes and where they came from: annotated ones win; otherwise they are inferred
+    from the file name, description and tags (a merchant's 'long-wool-coat-white.jpg' says what it is)."""
+    given = human.get("garment")
+    if given:
+        return dict(given), "annotated"
+    from tools.garments import infer_garment
+
+    words = " ".join([src.stem.replace("-", " ").replace("_", " "), description, *tags])
+    found = infer_garment(words)
+    return found, ("inferred" if found else None)

@@ -257,3 +257,117 @@ def product_scenes(text: str) -> tuple[str, list[str]]:
             if (k in words) if k.isascii() else (k in text):
                 return name, list(entry["scenes"])
     return "default", list(table["default"]["scenes"])
+
+
+# --- attributes of a photo --------------------------------------------------------------------------------------
+GARMENT_KEYS = tuple(Garment.model_fields)
+
+
+def parse_garment(value: Any) -> dict[str, str]:
+    """Annotated garment attributes (a mapping, or 'key=value, key=value' text; aliases accepted) as canonical
+    Garment keys; an unknown key or value is an InputError naming it, never dropped."""
+    if isinstance(value, str):
+        pairs: dict[str, Any] = {}
+        for part in re.split(r"[,，;；]", value):
+            if not part.strip():
+                continue
+            if "=" not in part and ":" not in part:
+                raise InputError(f"garment: {part.strip()!r} is not key=value (keys: {', '.join(GARMENT_KEYS)})")
+            k, _, v = part.replace("：", ":").replace(":", "=", 1).partition("=")
+            pairs[k.strip()] = v.strip()
+        value = pairs
+    if not isinstance(value, dict):
+        raise InputError(f"garment must be a mapping of {', '.join(GARMENT_KEYS)}, got {type(value).__name__}")
+    unknown = [k for k in value if k not in GARMENT_KEYS]
+    if unknown:
+        raise InputError(f"garment: unknown key {unknown[0]!r}; use: {', '.join(GARMENT_KEYS)}")
+    g = Garment(**{k: (None if v in (None, "") else str(v)) for k, v in value.items()})
+    return {k: v for k, v in g.model_dump().items() if v is not None}
+
+
+def _found(text: str, low: str, words: set[str], term: str) -> int:
+    """Where a term occurs (-1: not at all): whole words for Latin terms, substrings for Chinese ones."""
+    t = term.lower()
+    if t.isascii():
+        if " " in t or "-" in t:
+            return low.find(t)
+        return low.find(t) if t in words else -1
+    return text.find(term)
+
+
+def infer_garment(text: str) -> dict[str, str]:
+    """Garment attributes read from the words around a photo (its file name, description, tags): the category
+    first — nothing is inferred without one, so a phrase such as 'long table' says nothing — then fit, length
+    and sleeves. Rules of thumb from the taxonomy's own aliases; callers record the result as inferred."""
+    low = " ".join(text.lower().replace("_", " ").split())
+    words = set(re.findall(r"[a-z0-9/]+(?:-[a-z0-9]+)*", low)) | set(re.findall(r"[a-z0-9]+", low))
+    d = data()
+    out: dict[str, str] = {}
+
+    def best(table: dict[str, list[str] | None]) -> str | None:
+        hits = []
+        for canon, aliases in table.items():
+            for term in [canon.replace("_", " "), *(aliases or [])]:
+                at = _found(text, low, words, term)
+                if at >= 0:
+                    hits.append((-len(term), at, canon))  # the longest term wins ('trench coat' over 'coat')
+        return min(hits)[2] if hits else None
+
+    top = best(d["top_categories"])
+    bottom = best(d["bottom_categories"])
+    if top is None and bottom is None:
+        return {}
+    if top == "dress" or bottom == "dress":
+        out["top_category"] = out["bottom_category"] = "dress"
+    else:
+        if top:
+            out["top_category"] = top
+        if bottom:
+            out["bottom_category"] = bottom
+    fit = best({f: [a for a, c in d["fit_aliases"].items() if c == f] for f in d["fits"]})
+    if fit:
+        out["top_fit" if top else "bottom_fit"] = fit
+    sleeve = None
+    for term, canon in [("long sleeve", "long"), ("long-sleeve", "long"), ("short sleeve", "short"),
+                        ("short-sleeve", "short"), ("sleeveless", "sleeveless"), *d["sleeve_aliases"].items()]:
+        if _found(text, low, words, term) >= 0:
+            sleeve = canon
+            break
+    if sleeve and top:
+        out["sleeves"] = sleeve
+    scrubbed = text
+    for term in ("长袖", "短袖", "中袖", "长裤", "长裙", "短裤", "短裙"):
+        scrubbed = scrubbed.replace(term, "")
+    slow = re.sub(r"\b(long|short)[ -]sleeves?\b", " ", low)
+    swords = set(re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", slow)) | set(re.findall(r"[a-z0-9]+", slow))
+    if top and top != "dress":
+        table = {c: [a for a, x in d["top_length_aliases"].items() if x == c] for c in d["top_lengths"]}
+        length = None
+        hits = [(-len(t), _found(scrubbed, slow, swords, t), c) for c, al in table.items()
+                for t in [c.replace("_", " "), *al]]
+        hits = [h for h in hits if h[1] >= 0]
+        if hits:
+            length = min(hits)[2]
+        if length:
+            out["top_length"] = length
+    if bottom:
+        table = {c: [a for a, x in d["bottom_length_aliases"].items() if x == c] for c in d["bottom_lengths"]}
+        if "长裙" in text or "长裤" in text or "maxi" in words:
+            out["bottom_length"] = "long" if "maxi" not in words else "floor"
+        else:
+            hits = [(-len(t), _found(scrubbed, slow, swords, t), c) for c, al in table.items()
+                    for t in [c.replace("_", " "), *al] if t not in ("短",)]
+            hits = [h for h in hits if h[1] >= 0]
+            if hits:
+                out["bottom_length"] = min(hits)[2]
+    style = None
+    for name, entry in d["scenes"].items():
+        for term in [name.replace("_", " "), *entry.get("aliases", [])]:
+            if (len(term) > 5 if term.isascii() else len(term) >= 2) and _found(text, low, words, term) >= 0:
+                style = name
+                break
+        if style:
+            break
+    if style:
+        out["style"] = style
+    return out
