@@ -10,6 +10,7 @@ command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-e
 [ -e /usr/share/tesseract-ocr/5/tessdata/chi_sim.traineddata ] || ls /usr/share/tesseract-ocr/*/tessdata/chi_sim.traineddata >/dev/null 2>&1 || need_apt+=(tesseract-ocr-chi-sim)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 [ -e /usr/share/gcin-voice/ogg/ㄇㄚ/3.ogg ] || [ -e /usr/share/gcin/ogg/ㄇㄚ/3.ogg ] || need_apt+=(gcin-voice)  # Mandarin syllables
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # the studio's real-browser tests (playwright drives it)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk fontconfig)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
