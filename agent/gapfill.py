@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from agent.claims import ClaimsError
 from agent.mediatools import ClipStore, GeneratedClip, MediaTools, ModelIn, Motion, RankedModel, Still
 from agent.runrecord import RunRecord
 from agent.sources import ClipSource
@@ -128,6 +129,8 @@ class _Context:
     palettes: dict[Path, list[RGB]] = field(default_factory=dict)
     dressed: dict[str, Path | None] = field(default_factory=dict)
     try_on: dict[str, Any] = field(default_factory=dict)
+    facts: Any = None
+    ocr: dict[Path, list[Any]] = field(default_factory=dict)
 
 
 # --- pure decisions ------------------------------------------------------------------------------------------
@@ -251,6 +254,27 @@ def library_wardrobe(sb: Storyboard, source: ClipSource, photos: list[Photo], pr
     return Wardrobe(garment=garment, models=models, garment_image=image or (photos[0].path if photos else None))
 
 
+def _says_no_claim(ctx: _Context, picture: Path, where: str) -> bool:
+    """Whether a picture's on-screen text (OCR) makes no claim the ad may not make. Pictures are read once each:
+    a product photo (its printed words travel into every composite) and every frame a provider made (a scene, a
+    try-on) — the offline backdrops add no words. A picture that fails is not used (strict: the run fails)."""
+    from agent.claims import ClaimsError, check_frames, record
+
+    if picture not in ctx.ocr:
+        ctx.ocr[picture] = check_frames([picture], ctx.facts)
+    hits = [h.model_copy(update={"where": f"{where}: on-screen text of {picture.name}"}) for h in ctx.ocr[picture]]
+    record(ctx.run, [h for h in hits if h.allowed])
+    bad = [h for h in hits if not h.allowed]
+    if not bad:
+        return True
+    record(ctx.run, bad, "dropped")
+    said = ", ".join(sorted({h.text or h.term for h in bad}))
+    if ctx.run.strict_claims:
+        raise ClaimsError(f"{where}: its on-screen text claims {said}, which the ad may not make (strict)")
+    ctx.run.warn(f"{where}: its on-screen text claims {said}, which the ad may not make; not used")
+    return False
+
+
 # --- making a shot -------------------------------------------------------------------------------------------
 def _shot_key(ctx: _Context, plan: ShotPlan, source_key: str, inputs: tuple[Path, ...] = ()) -> str:
     from tools.assets import asset_key
@@ -351,9 +375,11 @@ def _scene(ctx: _Context, plan: ShotPlan, image: Path, chain: list[dict[str, Any
     if ctx.settings.scene_gen_url:
         try:
             st = ctx.tools.scene(image, plan.scene, size=ctx.size, out_dir=ctx.asset_dir)
-            chain.append({"step": "scene", "tool": st.provenance.tool, "provider": st.provenance.provider,
-                          "prompt": plan.scene, "path": str(st.path)})
-            return st.path, None
+            if _says_no_claim(ctx, st.path, f"slot {plan.slot}: the generated scene"):
+                chain.append({"step": "scene", "tool": st.provenance.tool, "provider": st.provenance.provider,
+                              "prompt": plan.scene, "path": str(st.path)})
+                return st.path, None
+            ctx.run.fallback("scene", "generated scene shows a forbidden claim")
         except ProviderError as e:
             ctx.run.warn(f"slot {plan.slot}: scene provider failed ({e.one_line()}); an offline backdrop instead")
             ctx.run.fallback("scene", e.one_line())
@@ -403,7 +429,10 @@ def _motion(ctx: _Context, plan: ShotPlan, still: Path, fit: Literal["crop", "bl
 
 def make_shot(ctx: _Context, plan: ShotPlan, *, avoid: set[str]) -> Shot | None:
     """One slot's generated shot, reused from its manifest when the same inputs made it before (no tool call);
-    None when that shot is already in the ad (the caller asks for another variant)."""
+    None when that shot is already in the ad (the caller asks for another variant) or its photo's printed words
+    make a forbidden claim."""
+    if not _says_no_claim(ctx, plan.photo.path, f"photo {plan.photo.clip_id}"):
+        return None
     top = _top_model(ctx) if plan.ordinal % 2 == 0 else None  # with try-on: model shots and product shots in turn
     dressed: Path | None = None
     if top is not None and ctx.wardrobe is not None and ctx.wardrobe.garment_image is not None and top.image:
@@ -413,6 +442,8 @@ def make_shot(ctx: _Context, plan: ShotPlan, *, avoid: set[str]) -> Shot | None:
         if hit is not None:
             return None if hit.get("clip_id") in avoid else _reuse(plan, hit)
         dressed = _dress(ctx, top)
+        if dressed is not None and not _says_no_claim(ctx, dressed, f"slot {plan.slot}: the try-on picture"):
+            dressed = None
     if dressed is None:
         key = _shot_key(ctx, plan, "photo")
         hit = _load(ctx, key)
@@ -497,7 +528,7 @@ def fill(sb: Storyboard, run: RunRecord, *, tools: GapTools, source: ClipSource,
     ctx = _Context(tools=tools, settings=settings, run=run, asset_dir=settings.home / "assets", size=(w, h),
                    library=store if hasattr(store, "add") and getattr(source, "writable", True) else None,
                    product=name, brand=brand_colours(product),
-                   wardrobe=wardrobe)
+                   wardrobe=wardrobe, facts=product)
     kinds = backdrop_kinds(True, bool(ctx.brand))
     scenes = scenes_for(name, photos, wardrobe)
     used = {s.chosen.clip_id for s in sb.slots if s.chosen is not None}
@@ -510,6 +541,8 @@ def fill(sb: Storyboard, run: RunRecord, *, tools: GapTools, source: ClipSource,
                 shot = make_shot(ctx, plan, avoid=used)
                 if shot is not None:
                     break
+        except ClaimsError:
+            raise
         except CutpilotError as e:
             run.warn(f"slot {s.index}: no generated shot ({e.one_line()}); a card instead")
             continue

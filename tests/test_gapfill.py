@@ -277,3 +277,47 @@ def test_parallax_moves_the_product_further_than_its_scene() -> None:
 
     moved = abs(product_x(f1) - product_x(f0))
     assert moved > 8 and moved > 1.5 * abs(scene_shift(f0, f1))
+
+
+# --- claims in the pictures themselves -----------------------------------------------------------------------
+def _claim_photo(path: Path, text: str) -> Path:
+    from PIL import ImageDraw, ImageFont
+
+    im = Image.new("RGB", (720, 960), (250, 250, 250))
+    d = ImageDraw.Draw(im)
+    d.rectangle((180, 200, 540, 620), fill=(200, 60, 40))
+    font = ImageFont.truetype("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 84, index=2)
+    d.text((70, 700), text, fill=(10, 10, 10), font=font)
+    im.save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_photo_whose_printed_words_make_a_forbidden_claim_never_reaches_the_ad(tmp_path: Path,
+                                                                                 strict: bool) -> None:
+    """The OCR of every picture that would go on screen is checked like a line: '全网第一' printed on the
+    packaging is not shown (a card instead), is on record, and fails a strict run."""
+    from agent.claims import ClaimsError
+    from agent.toolbox import Toolbox
+
+    if not __import__("shutil").which("tesseract"):
+        pytest.skip("tesseract is not installed")
+    bad = _claim_photo(tmp_path / "bad.png", "全网第一 100%有效")
+    source = _Source([still_record(bad, COOKIES, "cookie box packshot")])
+    s = Settings(home=tmp_path / "home")
+    run = RunRecord(thread_id="claims", strict_claims=strict)
+    board = _board(COOKIES)
+    if strict:
+        with pytest.raises(ClaimsError, match="on-screen text claims"):
+            gapfill.fill(board, run, tools=Toolbox(s), source=source, settings=s, min_score=0.3)
+        return
+    sb = gapfill.fill(board, run, tools=Toolbox(s), source=source, settings=s, min_score=0.3)
+    assert all(sl.asset is None for sl in sb.slots), "a picture with a forbidden claim was made into a shot"
+    assert any(r.get("action") == "dropped" and r.get("where", "").startswith("photo") for r in run.claims), run.claims
+    assert any("on-screen text claims" in w for w in run.warnings)
+    clean = _claim_photo(tmp_path / "clean.png", "Bastoncini")
+    sb2 = gapfill.fill(board, RunRecord(thread_id="ok"), tools=Toolbox(s),
+                       source=_Source([still_record(clean, COOKIES, "cookie box packshot")]), settings=s,
+                       min_score=0.3)
+    assert all(sl.asset is not None for sl in sb2.slots)
