@@ -196,7 +196,7 @@ def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, pl
               tools: Any = None) -> dict[str, Any]:
     """Make every variant; failures are recorded and the batch goes on; finished variants (same identity, all
     files present in this folder) are skipped; summary.json names only files inside `out_dir`."""
-    from agent.run import make_ad
+    from agent.run import FrontDoor
     from cutpilot.atomic import write_text
     from cutpilot.outdir import claim
 
@@ -206,7 +206,7 @@ def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, pl
     lib_state, set_state = library_state(library), settings_state(settings)
     t0 = time.perf_counter()
 
-    def one(v: Variant) -> dict[str, Any]:
+    def one(door: FrontDoor, v: Variant) -> dict[str, Any]:
         vdir = out_dir / v.key
         ident = variant_identity(v, library=lib_state, settings=set_state, planner=planner,
                                  render=render, quality=quality, folder=vdir)
@@ -220,9 +220,8 @@ def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, pl
                     "paths": present, "note": "already finished"}
         try:
             base = Brief.model_validate(v.base)
-            r = make_ad(v.text or base, settings=settings, library=library, out_dir=vdir, base=base,
-                        planner=planner, render=render, quality=quality,  # type: ignore[arg-type]
-                        thread_id=thread_id, tools=tools, strict=v.strict)
+            r = door.make(v.text or base, out_dir=vdir, base=base, render=render,
+                          quality=quality, thread_id=thread_id, strict=v.strict)  # type: ignore[arg-type]
             res = {"key": v.key, "status": "ok", "out_dir": str(vdir), "thread_id": thread_id, "paths": r.paths,
                    "total_s": r.timeline.duration_ms / 1000, "brain": r.run.brain, "warnings": r.run.warnings}
             if why != "new":
@@ -236,17 +235,18 @@ def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, pl
         return res
 
     results: list[dict[str, Any]] = []
-    if jobs > 1:
-        with ThreadPoolExecutor(max_workers=jobs) as ex:
-            results = list(ex.map(one, variants))
-    else:
-        from rich.progress import Progress
+    with FrontDoor(settings, library, planner=planner, tools=tools) as door:  # type: ignore[arg-type]
+        if jobs > 1:
+            with ThreadPoolExecutor(max_workers=jobs) as ex:
+                results = list(ex.map(lambda v: one(door, v), variants))
+        else:
+            from rich.progress import Progress
 
-        with Progress(disable=not progress, transient=True) as prog:
-            task = prog.add_task("variants", total=len(variants))
-            for v in variants:
-                results.append(one(v))
-                prog.advance(task)
+            with Progress(disable=not progress, transient=True) as prog:
+                task = prog.add_task("variants", total=len(variants))
+                for v in variants:
+                    results.append(one(door, v))
+                    prog.advance(task)
     summary = {
         "file": str(path), "variants": len(variants),
         "ok": sum(r["status"] == "ok" for r in results), "skipped": sum(r["status"] == "skipped" for r in results),

@@ -4,6 +4,8 @@ down; heavy imports happen inside the commands so `cutpilot --help` stays fast."
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,6 +36,35 @@ def _open_library(settings: Any) -> Any:
     for w in caught[:1]:
         Console(stderr=True).print(f"[yellow]note[/]: {w.message}", highlight=False)
     return lib
+
+
+@contextmanager
+def _front_door(settings: Any, planner: Any = None) -> Iterator[Any]:
+    """The configured library and the planner's front door over it, both closed on the way out."""
+    from agent.run import FrontDoor
+
+    lib = _open_library(settings)
+    try:
+        with FrontDoor(settings, lib, planner=planner) as door:
+            yield door
+    finally:
+        lib.close()
+
+
+def _answer(text: str | None) -> str | dict[str, Any] | None:
+    """A review answer: approve / a revision in words, or a per-shot action as JSON
+    (`{"action": "swap", "slot": 1, "clip_id": "…"}`; slots are 0-based)."""
+    if text is not None and text.strip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            from cutpilot.errors import InputError
+
+            raise InputError("the answer starts with '{' but is not JSON: "
+                              '{"action": "swap", "slot": 1, "clip_id": "…"}') from None
+        if isinstance(data, dict):
+            return data
+    return text
 
 
 def _base(duration: float | None, aspect: str | None, product: str | None, lang: str | None) -> Any:
@@ -100,18 +131,24 @@ def _review_table(review: dict[str, Any]) -> None:
             c.print(f"  try: {alt}", highlight=False)
 
 
-def _chat_loop(turn: Any, settings: Any, lib: Any) -> None:
+def _chat_loop(turn: Any, door: Any) -> None:
     from rich.console import Console
     from rich.prompt import Prompt
 
-    from agent.run import resume_chat
+    from cutpilot.errors import InputError
 
     c = Console()
     while turn.review is not None:
         _review_table(turn.review)
-        c.print(f"[dim]{turn.review['hint']}  (thread {turn.thread_id}; Ctrl-C to stop, resume later)[/]")
-        answer = Prompt.ask("approve / revise")
-        turn = resume_chat(turn.thread_id, answer, settings=settings, library=lib)
+        c.print(f"[dim]{turn.review['hint']}  (thread {turn.thread_id}; Ctrl-C to stop, resume later)[/]",
+                highlight=False)
+        raw = Prompt.ask("approve / revise")
+        try:
+            answer = _answer(raw)
+        except InputError as e:
+            c.print(f"[yellow]{e}[/]", highlight=False)
+            continue
+        turn = door.resume(turn.thread_id, answer)
     _print_result(turn.result, False)
 
 
@@ -138,18 +175,13 @@ def register(app: typer.Typer) -> None:
         from agent.brief import precheck
 
         precheck(brief)  # before the planner is even imported: a bad request is refused in milliseconds
-        from agent.run import make_ad
         from cutpilot.settings import get_settings
 
         check_out(out, force)
+        base = _base(duration, aspect, product, lang)
         settings = get_settings()
-        lib = _open_library(settings)
-        try:
-            r = make_ad(brief, settings=settings, library=lib, out_dir=out, planner=planner,
-                        render=not no_render, quality=quality, base=_base(duration, aspect, product, lang),
-                        strict=strict)
-        finally:
-            lib.close()
+        with _front_door(settings, planner) as door:
+            r = door.make(brief, out_dir=out, render=not no_render, quality=quality, base=base, strict=strict)
         _print_result(r, as_json)
 
     @app.command("chat")
@@ -164,42 +196,35 @@ def register(app: typer.Typer) -> None:
         from rich.prompt import Prompt
 
         from agent.brief import precheck
-        from agent.run import start_chat
         from cutpilot.settings import get_settings
 
         check_out(out, force)
         settings = get_settings()
         text = brief or Prompt.ask("what ad should I make?")
         precheck(text)
-        lib = _open_library(settings)
-        try:
-            turn = start_chat(text, settings=settings, library=lib, out_dir=out, planner=planner,
-                              quality=quality)
-            _chat_loop(turn, settings, lib)
-        finally:
-            lib.close()
+        with _front_door(settings, planner) as door:
+            _chat_loop(door.start(text, out_dir=out, quality=quality), door)
 
     @app.command("resume")
     def resume_cmd(
         thread_id: Annotated[str, typer.Argument(help="thread id printed by make / chat")],
-        answer: Annotated[str | None, typer.Option("--answer", help="approve or a revision, non-interactive")] = None,
+        answer: Annotated[str | None, typer.Option(
+            "--answer", help="approve, a revision, or a per-shot action as JSON (slots 0-based): "
+                             '\'{"action": "swap", "slot": 1, "clip_id": "…"}\', lock / line / research')] = None,
     ) -> None:
         """Continue a paused or crashed run from its sqlite checkpoint."""
-        from agent.run import resume_chat
         from cutpilot.settings import get_settings
 
+        reply = _answer(answer)
         settings = get_settings()
-        lib = _open_library(settings)
-        try:
-            turn = resume_chat(thread_id, answer, settings=settings, library=lib)
+        with _front_door(settings) as door:
+            turn = door.resume(thread_id, reply)
             if answer is None and turn.review is not None:
-                _chat_loop(turn, settings, lib)
+                _chat_loop(turn, door)
             elif turn.review is not None:
                 _review_table(turn.review)
             else:
                 _print_result(turn.result, False)
-        finally:
-            lib.close()
 
     @app.command("batch")
     def batch_cmd(

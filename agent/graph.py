@@ -1,7 +1,8 @@
 """The planner graph: understand → storyboard → fetch → script → fill_gaps → assemble → review → render.
 
-State holds only JSON payloads and paths (agent.state); everything live (library, brains, tools, settings) is
-bound in by `build_graph(deps)`, so a fresh process can resume any thread from the sqlite checkpoint.
+State holds only JSON payloads and paths (agent.state); everything live (library, brains, tools, settings) is the
+run's LangGraph context (`Deps`, passed on every invoke), so the compiled graph holds nothing and a fresh process
+can resume any thread from the sqlite checkpoint. Nodes are module-level functions of `(state, runtime)`.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from langgraph.prebuilt.tool_node import ToolInvocationError
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent import rules, steps
+from agent import claims, rules, steps
 from agent.assemble import assemble
 from agent.brain.base import Brain
 from agent.brain.llm import GAP_ANSWER, GAP_TOOLS, MAX_GAP_ROUNDS, GapSession, LLMBrain
 from agent.brain.offline import OfflineBrain
 from agent.brief import explicit_facts
 from agent.mediatools import Card, MediaTools, Motion, ToolContext
-from agent.revise import Refusal, apply_revision, is_approval
+from agent.revise import Refusal, ShotDesk, action_record, apply_action, apply_revision, is_approval
 from agent.rules import MIN_SCORE
 from agent.runrecord import RunRecord
 from agent.sources import ClipSource
@@ -39,10 +40,10 @@ from agent.state import AgentState, Candidate, MusicTrack, VoiceTrack
 from agent.toolbox import Toolbox
 from cutpilot.atomic import OutputSet
 from cutpilot.errors import CutpilotError, InputError, ProviderError, ToolError
-from cutpilot.models import ClipRecord
+from cutpilot.models import ClipFormat, ClipRecord, parse_formats
 from cutpilot.products import Product, ProductBook
 from cutpilot.settings import Settings
-from cutpilot.storyboard import Brief, GeneratedAsset, Slot, SlotRole, Storyboard
+from cutpilot.storyboard import Brief, ClipChoice, GeneratedAsset, Slot, SlotRole, Storyboard
 from cutpilot.timeline import Timeline
 from tools.lc import lc_tools
 
@@ -204,14 +205,26 @@ def fill_with_tools(brain: LLMBrain, tools: MediaTools, source: ClipSource, sb: 
     return sb.model_copy(update={"slots": slots})
 
 
-def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
-    """Compile the StateGraph with the given collaborators and (optional) checkpointer."""
-    offline = OfflineBrain()
+# --- the planner's nodes: module-level functions; their collaborators come from the run's context ---------------
+Node = Callable[[AgentState, Runtime[Deps]], dict[str, Any]]
+OFFLINE = OfflineBrain()  # the fallback brain (stateless)
 
-    def timed(name: str, fn: Callable[[AgentState], dict[str, Any]]) -> Callable[[AgentState], dict[str, Any]]:
-        def node(state: AgentState) -> dict[str, Any]:
+
+def deps_of(runtime: Runtime[Deps]) -> Deps:
+    """The run's collaborators: passed as `context=Deps(...)` on every invoke / stream, never checkpointed."""
+    ctx = runtime.context
+    if not isinstance(ctx, Deps):
+        raise CutpilotError("the planner graph runs with its collaborators: graph.invoke(..., context=Deps(...)) "
+                            "(agent.run.FrontDoor does this)")
+    return ctx
+
+
+def timed(name: str) -> Callable[[Node], Node]:
+    """Record the node's wall time in run.json (the render node records its own, after the encode)."""
+    def wrap(fn: Node) -> Node:
+        def node(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             t0 = time.perf_counter()
-            out = fn(state)
+            out = fn(state, runtime)
             run = RunRecord.model_validate(out.get("run", state["run"]))
             if name != "render":
                 run.time_node(name, t0)
@@ -219,199 +232,299 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
             return out
 
         node.__name__ = name
+        node.__doc__ = fn.__doc__
         return node
 
-    def understand(state: AgentState) -> dict[str, Any]:
-        run = RunRecord.model_validate(state["run"])
-        base = Brief.model_validate(state["brief"]) if state.get("brief") else None
-        text = state.get("request") or ""
-        if not text and base is not None:
-            brief = base
+    return wrap
+
+
+@timed("understand")
+def understand(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Request text (and explicit CLI values) → Brief; the model fills soft fields, the text's facts win."""
+    deps = deps_of(runtime)
+    run = RunRecord.model_validate(state["run"])
+    base = Brief.model_validate(state["brief"]) if state.get("brief") else None
+    text = state.get("request") or ""
+    if not text and base is not None:
+        brief = base
+    else:
+        products = deps.source.products()
+        parsed = OFFLINE.understand(text, products, run, base=base, book=deps.products)
+        brief = _fallback(deps, run, "understand", lambda b: b.understand(text, products, run),
+                          lambda: parsed)
+        if brief is not parsed:  # the model fills soft fields; what the text states outright wins
+            brief = _enforce_explicit(brief, parsed, text, run)
+        if base is not None:  # explicit CLI / structured values win over what the text implies
+            explicit = {k: v for k, v in base.model_dump().items()
+                        if k != "text" and v not in (None, [], "") and v != Brief.model_fields[k].default}
+            brief = brief.model_copy(update=explicit)
+    if brief.product is not None and deps.products.get(brief.product) is not None:
+        brief = brief.model_copy(update={"product": deps.products.get(brief.product).name})  # type: ignore[union-attr]
+    if brief.product is None:
+        guess = steps.infer_product(deps.source, brief.angle or brief.text, brief.lang)
+        if guess:
+            brief = brief.model_copy(update={"product": guess})
+            run.warn(f"no product named; using {guess!r}, the product of the best-matching clips")
+    return {"brief": brief.model_dump(mode="json"), "run": run.model_dump(mode="json")}
+
+
+@timed("storyboard")
+def storyboard(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Brief → slots (roles, seconds, queries); a slower voice gets shorter lines from the start."""
+    deps = deps_of(runtime)
+    run = RunRecord.model_validate(state["run"])
+    brief = Brief.model_validate(state["brief"])
+    sb = _fallback(deps, run, "storyboard", lambda b: b.storyboard(brief, run),
+                   lambda: OFFLINE.storyboard(brief, run))
+    assert deps.tools is not None
+    pace = deps.tools.voice_pace(brief.lang)
+    if pace is not None:  # a slower voice gets shorter lines from the start (the budget is what it can say)
+        share = round(min(1.0, pace / rules.budget(1.0, brief.lang)), 3)
+        if share < sb.line_budget:
+            sb = sb.model_copy(update={"line_budget": share})
+            run.warn(f"the {brief.lang} voice speaks {pace:g} units/s; lines use {share:.0%} of the budget")
+    idx = list(range(len(sb.slots)))
+    return {"storyboard": sb.model_dump(mode="json"), "dirty_fetch": idx, "dirty_script": idx, "voice": {},
+            "music": None, "run": run.model_dump(mode="json")}
+
+
+@timed("fetch")
+def fetch(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """(Re)choose clips for the dirty slots only; a locked slot keeps what it has."""
+    deps = deps_of(runtime)
+    run = RunRecord.model_validate(state["run"])
+    sb = Storyboard.model_validate(state["storyboard"])
+    exclude = {int(k): v for k, v in (state.get("exclude") or {}).items()}
+    idx = [i for i in state.get("dirty_fetch") or [] if i < len(sb.slots) and not sb.slots[i].locked]
+    if idx:
+        def primary(b: Brain) -> Storyboard:
+            return steps.fetch(sb, idx, deps.source, b, run, exclude)
+
+        sb = _fallback(deps, run, "fetch", primary,
+                       lambda: steps.fetch(sb, idx, deps.source, OFFLINE, run, exclude))
+        slots = list(sb.slots)
+        for i in idx:
+            c = slots[i].chosen
+            if c is not None and c.score < deps.min_score:
+                run.warn(f"slot {i}: best clip scored {c.score:.2f} < {deps.min_score}; filling the gap")
+                slots[i] = slots[i].model_copy(update={"chosen": None, "alternates": []})
+        sb = steps.footage_first(sb.model_copy(update={"slots": slots}), idx, run, deps.product(sb.brief))
+        if len(sb.slots) != len(slots):  # slots were folded: every line is re-written for its new length
+            idx = list(range(len(sb.slots)))
+    script_idx = sorted(i for i in set(state.get("dirty_script") or []) | set(idx) if i < len(sb.slots))
+    return {"storyboard": sb.model_dump(mode="json"), "dirty_fetch": [], "dirty_script": script_idx,
+            "run": run.model_dump(mode="json")}
+
+
+@timed("script")
+def script(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """A line for each dirty slot: the clip's own speech where it serves, else a written line."""
+    deps = deps_of(runtime)
+    run = RunRecord.model_validate(state["run"])
+    sb = Storyboard.model_validate(state["storyboard"])
+    idx = list(state.get("dirty_script") or [])
+    records = _records(deps, sb)
+    product = deps.product(sb.brief)
+    assert deps.tools is not None
+    hear = deps.tools.hear_clip
+
+    def primary(b: Brain) -> tuple[Storyboard, list[int]]:
+        return steps.script(sb, idx, b, run, records, product=product, hear=hear)
+
+    sb2, revoice = _fallback(deps, run, "script", primary,
+                             lambda: steps.script(sb, idx, OFFLINE, run, records, product=product, hear=hear))
+    # a line the user wrote (a review answer) is voiced too, though nothing re-scripted it
+    voice = sorted({i for i in state.get("dirty_voice") or [] if i < len(sb2.slots)} | set(revoice))
+    return {"storyboard": sb2.model_dump(mode="json"), "dirty_script": [], "dirty_voice": voice,
+            "run": run.model_dump(mode="json")}
+
+
+@timed("fill_gaps")
+def fill_gaps(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Gap policy for slots without footage, then voice and music."""
+    deps = deps_of(runtime)
+    run = RunRecord.model_validate(state["run"])
+    sb = Storyboard.model_validate(state["storyboard"])
+    sb = steps.fill_gaps(sb, run, min_score=deps.min_score, product=deps.product(sb.brief), tools=deps.tools,
+                         source=deps.source, settings=deps.settings)
+    out_dir = Path(state["out_dir"]) / "assets"
+    assert deps.tools is not None
+    if isinstance(deps.brain, LLMBrain):
+        sb = fill_with_tools(deps.brain, deps.tools, deps.source, sb, run, out_dir)
+    sb, voice = steps.synth_voice(sb, list(state.get("dirty_voice") or []), _voice(state), deps.tools, out_dir,
+                                  run, product=deps.product(sb.brief))
+    cur = MusicTrack.model_validate(state["music"]) if state.get("music") else None
+    music = steps.make_music(sb, cur, deps.tools, out_dir, run)
+    return {"storyboard": sb.model_dump(mode="json"), "dirty_voice": [],
+            "voice": {str(k): v.model_dump(mode="json") for k, v in voice.items()},
+            "music": music.model_dump(mode="json") if music else None, "run": run.model_dump(mode="json")}
+
+
+@timed("assemble")
+def assemble_node(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Storyboard + voice + music → timeline (code, not the brain, copies every time)."""
+    sb = Storyboard.model_validate(state["storyboard"])
+    music = MusicTrack.model_validate(state["music"]) if state.get("music") else None
+    tl = assemble(sb, _voice(state), music, title=sb.brief.text[:60])
+    return {"timeline": json.loads(tl.to_json())}
+
+
+def _avoid(sb: Storyboard) -> set[ClipFormat]:
+    out: set[ClipFormat] = set()
+    for a in sb.brief.must_avoid:
+        with contextlib.suppress(CutpilotError):
+            out.update(parse_formats(a))
+    return out
+
+
+def desk(deps: Deps, sb: Storyboard) -> ShotDesk:
+    """What a review answer may ask of the library: a clip by id, a search for one slot, the claims check."""
+    avoid = _avoid(sb)
+    policy = claims.policy_for(sb, deps.product(sb.brief))
+
+    def search(slot: Slot, exclude: list[str]) -> list[Candidate]:
+        hits, _ = steps.search_slot(deps.source, sb, slot, exclude)
+        return [h for h in hits if h.relevance >= deps.min_score and h.clip.clip_id not in exclude]
+
+    def check(text: str, where: str) -> tuple[list[str], str]:
+        return [h.text for h in policy.violations(text, where)], policy.clean(text)
+
+    return ShotDesk(get=deps.source.get, search=search, usable=lambda rec: steps.usable(rec, avoid),
+                    claims=check, min_score=deps.min_score)
+
+
+def _probe(deps: Deps, sb: Storyboard) -> Callable[[Slot, list[str]], list[Candidate]]:
+    return desk(deps, sb).search
+
+
+def _refused(run: RunRecord, e: Refusal | InputError, record: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(e, Refusal):
+        row = {"kind": e.kind, **record, "applied": False, "message": e.message, "alternatives": e.alternatives}
+    else:
+        row = {"kind": "refused", **record, "applied": False, "message": str(e), "alternatives": []}
+    run.revisions.append(row)
+    return {"approved": False, "answered": True, "run": run.model_dump(mode="json")}
+
+
+@timed("review")
+def review(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Chat mode pauses here with the review payload; the answer (approve, a text revision or a per-shot action)
+    is applied or refused at once, with a one-line reason, in run.revisions."""
+    if state.get("mode", "batch") != "chat":
+        return {"approved": True}
+    deps = deps_of(runtime)
+    run = RunRecord.model_validate(state["run"])
+    sb = Storyboard.model_validate(state["storyboard"])
+    payload = review_payload(sb, Timeline.model_validate(state["timeline"]), deps)
+    last = run.revisions[-1] if run.revisions else None
+    if last and last.get("kind") != "approve":
+        payload["answer"] = {k: last.get(k) for k in ("kind", "applied", "message", "alternatives")}
+    answer = interrupt(payload)
+    action = answer.get("action") if isinstance(answer, dict) else None
+    text = str(answer.get("text") or "") if isinstance(answer, dict) else str(answer or "")
+    if action == "approve" or (action is None and is_approval(text)):
+        run.revisions.append({"kind": "approve", "applied": True})
+        return {"approved": True, "run": run.model_dump(mode="json")}
+    record: dict[str, Any] = {"text": text}
+    try:
+        if action is not None:
+            assert isinstance(answer, dict)
+            record = action_record(answer)
+            patch = apply_action(sb, answer, desk(deps, sb))
         else:
-            products = deps.source.products()
-            parsed = offline.understand(text, products, run, base=base, book=deps.products)
-            brief = _fallback(deps, run, "understand", lambda b: b.understand(text, products, run),
-                              lambda: parsed)
-            if brief is not parsed:  # the model fills soft fields; what the text states outright wins
-                brief = _enforce_explicit(brief, parsed, text, run)
-            if base is not None:  # explicit CLI / structured values win over what the text implies
-                explicit = {k: v for k, v in base.model_dump().items()
-                            if k != "text" and v not in (None, [], "") and v != Brief.model_fields[k].default}
-                brief = brief.model_copy(update=explicit)
-        if brief.product is not None and deps.products.get(brief.product) is not None:
-            brief = brief.model_copy(update={"product": deps.products.get(brief.product).name})  # type: ignore[union-attr]
-        if brief.product is None:
-            guess = steps.infer_product(deps.source, brief.angle or brief.text, brief.lang)
-            if guess:
-                brief = brief.model_copy(update={"product": guess})
-                run.warn(f"no product named; using {guess!r}, the product of the best-matching clips")
-        return {"brief": brief.model_dump(mode="json"), "run": run.model_dump(mode="json")}
-
-    def storyboard(state: AgentState) -> dict[str, Any]:
-        run = RunRecord.model_validate(state["run"])
-        brief = Brief.model_validate(state["brief"])
-        sb = _fallback(deps, run, "storyboard", lambda b: b.storyboard(brief, run),
-                       lambda: offline.storyboard(brief, run))
-        assert deps.tools is not None
-        pace = deps.tools.voice_pace(brief.lang)
-        if pace is not None:  # a slower voice gets shorter lines from the start (the budget is what it can say)
-            share = round(min(1.0, pace / rules.budget(1.0, brief.lang)), 3)
-            if share < sb.line_budget:
-                sb = sb.model_copy(update={"line_budget": share})
-                run.warn(f"the {brief.lang} voice speaks {pace:g} units/s; lines use {share:.0%} of the budget")
-        idx = list(range(len(sb.slots)))
-        return {"storyboard": sb.model_dump(mode="json"), "dirty_fetch": idx, "dirty_script": idx, "voice": {},
-                "music": None, "run": run.model_dump(mode="json")}
-
-    def fetch(state: AgentState) -> dict[str, Any]:
-        run = RunRecord.model_validate(state["run"])
-        sb = Storyboard.model_validate(state["storyboard"])
-        exclude = {int(k): v for k, v in (state.get("exclude") or {}).items()}
-        idx = list(state.get("dirty_fetch") or [])
-        if idx:
-            def primary(b: Brain) -> Storyboard:
-                return steps.fetch(sb, idx, deps.source, b, run, exclude)
-
-            sb = _fallback(deps, run, "fetch", primary,
-                           lambda: steps.fetch(sb, idx, deps.source, offline, run, exclude))
-            slots = list(sb.slots)
-            for i in idx:
-                c = slots[i].chosen
-                if c is not None and c.score < deps.min_score:
-                    run.warn(f"slot {i}: best clip scored {c.score:.2f} < {deps.min_score}; filling the gap")
-                    slots[i] = slots[i].model_copy(update={"chosen": None, "alternates": []})
-            sb = steps.footage_first(sb.model_copy(update={"slots": slots}), idx, run, deps.product(sb.brief))
-            if len(sb.slots) != len(slots):  # slots were folded: every line is re-written for its new length
-                idx = list(range(len(sb.slots)))
-        script_idx = sorted(i for i in set(state.get("dirty_script") or []) | set(idx) if i < len(sb.slots))
-        return {"storyboard": sb.model_dump(mode="json"), "dirty_fetch": [], "dirty_script": script_idx,
+            patch = apply_revision(sb, text, _probe(deps, sb))
+    except (Refusal, InputError) as e:
+        return _refused(run, e, record)
+    except CutpilotError as e:  # the library failed to answer (a store error): the thread goes on
+        return _refused(run, InputError(e.one_line()), record)
+    run.revisions.append({"kind": patch.kind, **record, "applied": True, "message": patch.note,
+                          "alternatives": [], "refetch": patch.refetch, "rescript": patch.rescript})
+    if not patch.replan:  # nothing to re-plan (a lock): the same plan, with the answer, back to the user
+        return {"approved": False, "answered": True, "storyboard": patch.storyboard.model_dump(mode="json"),
                 "run": run.model_dump(mode="json")}
-
-    def script(state: AgentState) -> dict[str, Any]:
-        run = RunRecord.model_validate(state["run"])
-        sb = Storyboard.model_validate(state["storyboard"])
-        idx = list(state.get("dirty_script") or [])
-        records = _records(deps, sb)
-
-        product = deps.product(sb.brief)
-        assert deps.tools is not None
-        hear = deps.tools.hear_clip
-
-        def primary(b: Brain) -> tuple[Storyboard, list[int]]:
-            return steps.script(sb, idx, b, run, records, product=product, hear=hear)
-
-        sb2, revoice = _fallback(deps, run, "script", primary,
-                                 lambda: steps.script(sb, idx, offline, run, records, product=product, hear=hear))
-        return {"storyboard": sb2.model_dump(mode="json"), "dirty_script": [], "dirty_voice": revoice,
-                "run": run.model_dump(mode="json")}
-
-    def fill_gaps(state: AgentState) -> dict[str, Any]:
-        run = RunRecord.model_validate(state["run"])
-        sb = Storyboard.model_validate(state["storyboard"])
-        sb = steps.fill_gaps(sb, run, min_score=deps.min_score, product=deps.product(sb.brief), tools=deps.tools,
-                             source=deps.source, settings=deps.settings)
-        out_dir = Path(state["out_dir"]) / "assets"
-        assert deps.tools is not None
-        if isinstance(deps.brain, LLMBrain):
-            sb = fill_with_tools(deps.brain, deps.tools, deps.source, sb, run, out_dir)
-        sb, voice = steps.synth_voice(sb, list(state.get("dirty_voice") or []), _voice(state), deps.tools, out_dir,
-                                      run, product=deps.product(sb.brief))
-        cur = MusicTrack.model_validate(state["music"]) if state.get("music") else None
-        music = steps.make_music(sb, cur, deps.tools, out_dir, run)
-        return {"storyboard": sb.model_dump(mode="json"), "dirty_voice": [],
-                "voice": {str(k): v.model_dump(mode="json") for k, v in voice.items()},
-                "music": music.model_dump(mode="json") if music else None, "run": run.model_dump(mode="json")}
-
-    def assemble_node(state: AgentState) -> dict[str, Any]:
-        sb = Storyboard.model_validate(state["storyboard"])
-        music = MusicTrack.model_validate(state["music"]) if state.get("music") else None
-        tl = assemble(sb, _voice(state), music, title=sb.brief.text[:60])
-        return {"timeline": json.loads(tl.to_json())}
-
-    def probe(sb: Storyboard) -> Callable[[Slot, list[str]], list[Candidate]]:
-        def run_probe(slot: Slot, exclude: list[str]) -> list[Candidate]:
-            hits, _ = steps.search_slot(deps.source, sb, slot, exclude)
-            return [h for h in hits if h.relevance >= deps.min_score and h.clip.clip_id not in exclude]
-
-        return run_probe
-
-    def review(state: AgentState) -> dict[str, Any]:
-        run = RunRecord.model_validate(state["run"])
-        if state.get("mode", "batch") != "chat":
-            return {"approved": True}
-        sb = Storyboard.model_validate(state["storyboard"])
-        payload = review_payload(sb, Timeline.model_validate(state["timeline"]))
-        last = run.revisions[-1] if run.revisions else None
-        if last and last.get("kind") != "approve":
-            payload["answer"] = {k: last.get(k) for k in ("kind", "applied", "message", "alternatives")}
-        answer = interrupt(payload)
-        text = answer.get("text", "") if isinstance(answer, dict) else str(answer or "")
-        if (isinstance(answer, dict) and answer.get("action") == "approve") or is_approval(text):
-            run.revisions.append({"kind": "approve", "applied": True})
-            return {"approved": True, "run": run.model_dump(mode="json")}
-        try:
-            patch = apply_revision(sb, text, probe(sb))
-        except Refusal as e:
-            run.revisions.append({"kind": e.kind, "text": text, "applied": False, "message": e.message,
-                                  "alternatives": e.alternatives})
-            return {"approved": False, "answered": True, "run": run.model_dump(mode="json")}
-        except InputError as e:
-            run.revisions.append({"kind": "refused", "text": text, "applied": False, "message": str(e),
-                                  "alternatives": []})
-            return {"approved": False, "answered": True, "run": run.model_dump(mode="json")}
-        run.revisions.append({"kind": patch.kind, "text": text, "applied": True, "message": patch.note,
-                              "refetch": patch.refetch, "rescript": patch.rescript})
-        ex = {str(k): v for k, v in (state.get("exclude") or {}).items()}
-        for k, v in patch.exclude.items():
-            ex[str(k)] = sorted(set(ex.get(str(k), [])) | set(v))
-        upd: dict[str, Any] = {
-            "approved": False, "answered": False, "storyboard": patch.storyboard.model_dump(mode="json"),
-            "dirty_fetch": patch.refetch, "dirty_script": patch.rescript, "exclude": ex,
-            "run": run.model_dump(mode="json"),
-        }
-        if patch.kind == "duration":
-            upd["voice"] = {}  # slot indexes moved; re-voice the re-scripted lines
-            upd["dirty_script"] = sorted(set(patch.rescript) | {i for i, s in enumerate(patch.storyboard.slots)
-                                                                if s.line_source == "voiceover"})
-            upd["music"] = None
-        return upd
-
-    def route_review(state: AgentState) -> str:
-        if state.get("approved"):
-            return "render"
-        if state.get("answered"):  # refused at once: the same storyboard, with the reason, back to the user
-            return "review"
-        return "fetch"
-
-    def render(state: AgentState) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        run = RunRecord.model_validate(state["run"])
-        out_dir = Path(state["out_dir"])
-        tl = Timeline.model_validate(state["timeline"])
-        sb = Storyboard.model_validate(state["storyboard"])
-        make_ad_file = state.get("render", True)
-        with OutputSet(out_dir) as staged:  # the whole set is switched at once: a kill leaves the old set or this
-            outputs = write_outputs(out_dir, sb, tl, staged=staged)
-            if make_ad_file:
-                assert deps.tools is not None
-                res = deps.tools.render(tl, staged.path("ad.mp4"), quality=state.get("quality", "draft"),
-                                        cache_dir=deps.settings.home / "render-cache")
-                run.record_render(res.model_dump(mode="json") if hasattr(res, "model_dump") else dict(res),
-                                  str(out_dir / "ad.mp4"))
-                outputs["ad"] = str(out_dir / "ad.mp4")
-            run.time_node("render", t0)
-            outputs["run"] = str(out_dir / "run.json")
-            staged.write_text("run.json", run.model_dump_json(indent=2))
-            staged.commit(drop=() if make_ad_file else ("ad.mp4",))
-        return {"outputs": outputs, "run": run.model_dump(mode="json")}
-
-    g: StateGraph[Any] = StateGraph(AgentState)
-    bodies: dict[str, Callable[[AgentState], dict[str, Any]]] = {
-        "understand": understand, "storyboard": storyboard, "fetch": fetch, "script": script,
-        "fill_gaps": fill_gaps, "assemble": assemble_node, "review": review, "render": render,
+    ex = {str(k): v for k, v in (state.get("exclude") or {}).items()}
+    for k, v in patch.exclude.items():
+        ex[str(k)] = sorted(set(ex.get(str(k), [])) | set(v))
+    upd: dict[str, Any] = {
+        "approved": False, "answered": False, "storyboard": patch.storyboard.model_dump(mode="json"),
+        "dirty_fetch": patch.refetch, "dirty_script": patch.rescript, "dirty_voice": patch.revoice, "exclude": ex,
+        "run": run.model_dump(mode="json"),
     }
+    if patch.kind == "duration":
+        upd["voice"] = {}  # slot indexes moved; re-voice the re-scripted lines
+        upd["dirty_script"] = sorted(set(patch.rescript) | {i for i, s in enumerate(patch.storyboard.slots)
+                                                            if s.line_source == "voiceover"})
+        upd["music"] = None
+    return upd
+
+
+def route_review(state: AgentState) -> str:
+    if state.get("approved"):
+        return "render"
+    if state.get("answered"):  # answered at once: the same storyboard, with the reason, back to the user
+        return "review"
+    return "fetch"
+
+
+@timed("render")
+def render(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """The whole output set, switched at once (a kill leaves the old set or the new one, never a mix)."""
+    deps = deps_of(runtime)
+    t0 = time.perf_counter()
+    run = RunRecord.model_validate(state["run"])
+    out_dir = Path(state["out_dir"])
+    tl = Timeline.model_validate(state["timeline"])
+    sb = Storyboard.model_validate(state["storyboard"])
+    make_ad_file = state.get("render", True)
+    with OutputSet(out_dir) as staged:
+        outputs = write_outputs(out_dir, sb, tl, staged=staged)
+        if make_ad_file:
+            assert deps.tools is not None
+            res = deps.tools.render(tl, staged.path("ad.mp4"), quality=state.get("quality", "draft"),
+                                    cache_dir=deps.settings.home / "render-cache")
+            run.record_render(res.model_dump(mode="json") if hasattr(res, "model_dump") else dict(res),
+                              str(out_dir / "ad.mp4"))
+            outputs["ad"] = str(out_dir / "ad.mp4")
+        run.time_node("render", t0)
+        outputs["run"] = str(out_dir / "run.json")
+        staged.write_text("run.json", run.model_dump_json(indent=2))
+        staged.commit(drop=() if make_ad_file else ("ad.mp4",))
+    return {"outputs": outputs, "run": run.model_dump(mode="json")}
+
+
+BODIES: dict[str, Node] = {
+    "understand": understand, "storyboard": storyboard, "fetch": fetch, "script": script, "fill_gaps": fill_gaps,
+    "assemble": assemble_node, "review": review, "render": render,
+}
+
+
+def _with_default(fn: Node, default: Callable[[], Deps]) -> Node:
+    def node(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+        if not isinstance(runtime.context, Deps):
+            runtime = runtime.override(context=default())
+        return fn(state, runtime)
+
+    node.__name__ = fn.__name__
+    return node
+
+
+def build_graph(checkpointer: Any = None, *, default_context: Callable[[], Deps] | None = None) -> Any:
+    """Compile the planner graph (no collaborators bound: pass `context=Deps(...)` on every invoke / stream).
+
+    `default_context` is for hosts that cannot pass a context (the LangGraph server behind langgraph.json): a run
+    that brings none gets the factory's Deps (built on first use, then reused)."""
+    made: list[Deps] = []
+
+    def once() -> Deps:
+        if not made:
+            assert default_context is not None
+            made.append(default_context())
+        return made[0]
+
+    g: StateGraph[AgentState, Deps] = StateGraph(AgentState, context_schema=Deps)
     for name in NODES:
-        action: Any = timed(name, bodies[name])
+        fn = BODIES[name] if default_context is None else _with_default(BODIES[name], once)
+        action: Any = fn
         g.add_node(name, action)
     g.add_edge(START, "understand")
     g.add_edge("understand", "storyboard")
@@ -425,8 +538,36 @@ def build_graph(deps: Deps, checkpointer: Any = None) -> Any:
     return g.compile(checkpointer=checkpointer)
 
 
-def review_payload(sb: Storyboard, tl: Timeline) -> dict[str, Any]:
-    """What the reviewer sees: one row per slot (role, clip id, thumbnail, line, seconds)."""
+ALTERNATE_CLIPS = (3, 5)  # how many alternates a review row offers (fewer only when the library has no more)
+
+
+def alternate_clips(deps: Deps, sb: Storyboard, s: Slot) -> list[dict[str, Any]]:
+    """3–5 clips the reviewer could swap in: the slot's retrieved alternates, topped up by a search for the slot
+    (never a clip another slot shows)."""
+    held = {o.chosen.clip_id for o in sb.slots if o.chosen is not None}
+    picks: list[ClipChoice] = [a for a in s.alternates if a.clip_id not in held]
+    if len(picks) < ALTERNATE_CLIPS[0]:
+        seen = held | {a.clip_id for a in picks}
+        with contextlib.suppress(CutpilotError):
+            for h in _probe(deps, sb)(s, sorted(seen)):
+                if len(picks) >= ALTERNATE_CLIPS[1]:
+                    break
+                if h.clip.clip_id not in seen:
+                    picks.append(steps.choice_from(h.clip, h.relevance))
+                    seen.add(h.clip.clip_id)
+    out = []
+    for c in picks[:ALTERNATE_CLIPS[1]]:
+        try:
+            description = deps.source.get(c.clip_id).description
+        except CutpilotError:
+            continue
+        out.append({"clip_id": c.clip_id, "thumbnail": c.thumbnail, "source": c.source, "start": c.start,
+                    "end": c.end, "score": c.score, "description": description})
+    return out
+
+
+def review_payload(sb: Storyboard, tl: Timeline, deps: Deps | None = None) -> dict[str, Any]:
+    """What the reviewer sees: one row per slot (role, clip id, thumbnail, line, seconds, lock, alternates)."""
     by_slot = {v.slot: v for v in tl.video}
     rows = []
     for s in sb.slots:
@@ -438,13 +579,19 @@ def review_payload(sb: Storyboard, tl: Timeline) -> dict[str, Any]:
             "thumbnail": s.chosen.thumbnail if s.chosen else None,
             "line": s.line, "line_source": s.line_source, "overlay": s.overlay,
             "alternates": [a.clip_id for a in s.alternates],
+            "alternate_clips": alternate_clips(deps, sb, s) if deps is not None else [],
+            "locked": s.locked,
             "seconds": round(v.duration_ms / 1000, 2) if v else s.target_s,
         })
     return {"kind": "review", "total_s": tl.duration_ms / 1000, "music": sb.music_mood,
             "captions_lang": sb.captions_lang, "slots": rows,
             "hint": "approve, or revise: 'replace shot 3 with a livestream clip', '把第3个镜头换成产品画面', "
                     "'swap the hook', 'use real footage instead of the cards', 'shorter lines', "
-                    "'name the product in the hook', 'make it 15 s', '英文字幕', 'more energetic music'"}
+                    "'name the product in the hook', 'make it 15 s', '英文字幕', 'more energetic music'; "
+                    "or act on one shot (slot is 0-based): {\"action\": \"swap\", \"slot\": 1, \"clip_id\": …}, "
+                    "{\"action\": \"lock\", \"slot\": 1, \"locked\": true}, "
+                    "{\"action\": \"line\", \"slot\": 1, \"text\": …}, {\"action\": \"research\", \"slot\": 1, "
+                    "\"text\": …}"}
 
 
 def write_outputs(out_dir: Path, sb: Storyboard, tl: Timeline, staged: OutputSet | None = None) -> dict[str, str]:

@@ -2,23 +2,29 @@
 re-fetched / re-scripted (the renderer's segment cache re-encodes only the shots that changed).
 
 Every request is answered at once: a Patch that does what was asked, or a Refusal that says why not and what the
-library could offer instead. A request that would silently redraw the same storyboard is a Refusal.
+library could offer instead. A request that would silently redraw the same storyboard is a Refusal. Per-shot
+actions from a review UI (swap in a clip, lock, the user's own line, a new search) are answered the same way.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.brief import ASPECT, DUR, PLATFORM_ASPECT, TONES, norm_aspect
-from agent.rules import fold, within_budget
+from agent.rules import CJK, MIN_SCORE, fold, trim_to_budget, within_budget
 from agent.state import Candidate
+from agent.steps import ALTERNATES, MOMENT_MIN_S, choice_from
 from agent.templates import plan_storyboard
-from cutpilot.errors import InputError
-from cutpilot.models import CONTENT_TYPE_ALIASES, FORMAT_ALIASES, ClipFormat, ContentType
-from cutpilot.storyboard import Slot, SlotRole, Storyboard
+from cutpilot.errors import CutpilotError, InputError
+from cutpilot.media import IMAGE_EXTS
+from cutpilot.models import CONTENT_TYPE_ALIASES, FORMAT_ALIASES, ClipFormat, ClipRecord, ContentType
+from cutpilot.storyboard import ClipChoice, Slot, SlotRole, Storyboard
 
 ZH_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 APPROVE = re.compile(
@@ -49,6 +55,8 @@ class Patch(BaseModel):
     refetch: list[int] = Field(default_factory=list)
     rescript: list[int] = Field(default_factory=list)
     exclude: dict[int, list[str]] = Field(default_factory=dict)
+    revoice: list[int] = Field(default_factory=list)  # slots whose (user-written) line is voiced again as is
+    replan: bool = True  # False: nothing to re-do (a lock); the review comes back at once
     note: str = ""
 
 
@@ -196,7 +204,8 @@ def _replace_shot(sb: Storyboard, n: int, t: str, probe: Probe | None) -> Patch:
 def _swap_hook(sb: Storyboard, probe: Probe | None) -> Patch:
     s = sb.slots[0]
     ex = [s.chosen.clip_id] if s.chosen else []
-    new_slot = s.model_copy(update={"chosen": None, "alternates": [], "asset": None, "content_types": []})
+    new_slot = s.model_copy(update={"chosen": None, "alternates": [], "asset": None, "content_types": [],
+                                    "locked": False})
     if probe is not None and not probe(new_slot, sorted(set(_held(sb, 0)) | set(ex))):
         raise Refusal(f"no other clip of {s.product or 'this product'} can open the ad (every one is already used)",
                       ["'name the product in the hook'", "'make it 15 s' (fewer shots free footage)"])
@@ -207,10 +216,14 @@ def _swap_hook(sb: Storyboard, probe: Probe | None) -> Patch:
 
 
 def _cards_to_footage(sb: Storyboard, t: str, probe: Probe | None) -> Patch:
-    cards = [s.index for s in sb.slots if s.chosen is None and s.asset is not None and s.asset.kind == "card"]
+    all_cards = [s.index for s in sb.slots if s.chosen is None and s.asset is not None and s.asset.kind == "card"]
+    cards = [i for i in all_cards if not sb.slots[i].locked]
     cts = _ctype_in(t)
     fmts = _format_in(t)
     what = _what(fmts, cts, sb.brief.product)
+    if all_cards and not cards:
+        raise Refusal("every card in this storyboard is locked: unlock a shot to give it footage",
+                      [f"unlock shot {i + 1}" for i in all_cards])
     if not cards:
         raise Refusal("there are no full-screen cards in this storyboard: every shot already shows footage",
                       ["'replace shot N with …'", "'swap the hook'"])
@@ -291,3 +304,222 @@ def _retime(sb: Storyboard, seconds: float) -> Patch:
             rescript.append(ns.index)
     new = sb.model_copy(update={"brief": brief, "slots": slots})
     return Patch(kind="duration", storyboard=new, refetch=refetch, rescript=rescript, note=f"now {seconds:g} s")
+
+
+# --- per-shot review actions ------------------------------------------------------------------------------------
+ACTIONS = ("swap", "lock", "line", "research")
+
+
+@dataclass(frozen=True)
+class ShotDesk:
+    """What a per-shot answer may ask of the library (the graph binds it to the run's collaborators)."""
+
+    get: Callable[[str], ClipRecord]  # a clip by id; CutpilotError when the library has none
+    search: Probe  # usable hits for a slot at or above the threshold, minus the given ids
+    usable: Callable[[ClipRecord], bool]  # not an avoided format, no text that tries to steer the planner
+    claims: Callable[[str, str], tuple[list[str], str]]  # (forbidden claims in a text, the text without them)
+    min_score: float = MIN_SCORE
+
+
+def action_record(answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer as run.json keeps it: the known keys, short (it came from outside)."""
+    out: dict[str, Any] = {"action": str(answer.get("action"))[:40]}
+    for k in ("slot", "clip_id", "locked", "text"):
+        if k in answer:
+            v = answer[k]
+            out[k] = v if v is None or isinstance(v, bool | int | float) else str(v)[:500]
+    return out
+
+
+def apply_action(sb: Storyboard, answer: dict[str, Any], desk: ShotDesk) -> Patch:
+    """One per-shot answer (`slot` is 0-based) → a Patch, or a Refusal that says why (never another error)."""
+    action = answer.get("action")
+    if action not in ACTIONS:
+        raise Refusal(f"unknown action {str(action)[:40]!r}: the review takes approve, swap, lock, line or research",
+                      ['{"action": "approve"}', '{"action": "swap", "slot": 0, "clip_id": "…"}',
+                       '{"text": "replace shot 2 with a livestream clip"}'], kind="unknown_action")
+    kind = str(action)
+    i = _slot_of(sb, answer.get("slot"), kind)
+    if kind == "swap":
+        return _swap(sb, i, answer.get("clip_id"), desk)
+    if kind == "lock":
+        return _lock(sb, i, answer.get("locked", True))
+    text = " ".join(str(answer.get("text") or "").split())
+    if kind == "line":
+        return _own_line(sb, i, text, desk)
+    return _research(sb, i, text, desk)
+
+
+def _slot_of(sb: Storyboard, raw: Any, kind: str) -> int:
+    n = len(sb.slots)
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw.strip())
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise Refusal(f"{kind} needs a slot number (0-based, 0–{n - 1}); got {str(raw)[:40]!r}",
+                      [f"slot {k}" for k in range(n)], kind=kind)
+    if not 0 <= raw < n:
+        raise Refusal(f"there is no slot {raw}: the storyboard has {n} shots (slots 0–{n - 1})",
+                      [f"slot {k}" for k in range(n)], kind=kind)
+    return raw
+
+
+def _alternate_ids(sb: Storyboard, i: int) -> list[str]:
+    return [f"swap in clip {a.clip_id}" for a in sb.slots[i].alternates if a.clip_id not in _held(sb)][:4]
+
+
+def _rule_broken(sb: Storyboard, s: Slot, rec: ClipRecord, desk: ShotDesk) -> str | None:
+    """Why this clip may not stand in this slot (the same hard rules the search applies), or None."""
+    want = s.product or sb.brief.product
+    if want and rec.product and rec.product != want:
+        return f"shows {rec.product}, not {want}"
+    if want and not rec.product and s.require_product:
+        return f"is not labelled {want} (this shot takes only footage of the product)"
+    if s.formats and not set(s.formats) & set(rec.format):
+        have = ", ".join(f.value for f in rec.format) or "no format"
+        return f"is {have}; this shot takes {', '.join(f.value for f in s.formats)}"
+    if not desk.usable(rec):
+        return "is a format the brief avoids, or its text reads as instructions (treated as suspect data)"
+    return None
+
+
+def _taken(sb: Storyboard, i: int, rec: ClipRecord, desk: ShotDesk) -> list[tuple[float, float, int]]:
+    """Stretches of this clip's footage (same content hash) that other slots show."""
+    out: list[tuple[float, float, int]] = []
+    for o in sb.slots:
+        c = o.chosen
+        if o.index == i or c is None:
+            continue
+        try:
+            other = rec if c.clip_id == rec.clip_id else desk.get(c.clip_id)
+        except CutpilotError:
+            continue
+        if other.source_hash != rec.source_hash:
+            continue
+        a = other.start if c.start is None else c.start
+        b = other.end if c.end is None else c.end
+        if min(b, rec.end) > max(a, rec.start):
+            out.append((a, b, o.index))
+    return out
+
+
+def _free_stretch(rec: ClipRecord, taken: list[tuple[float, float, int]]) -> tuple[float, float] | None:
+    """The longest part of the clip no other slot shows (another moment), when long enough to stand alone."""
+    if not taken:
+        return rec.start, rec.end
+    if Path(rec.source).suffix.lower() in IMAGE_EXTS:
+        return None
+    cuts = sorted((max(a, rec.start), min(b, rec.end)) for a, b, _ in taken)
+    free: list[tuple[float, float]] = []
+    at = rec.start
+    for a, b in cuts:
+        if a > at:
+            free.append((at, a))
+        at = max(at, b)
+    if rec.end > at:
+        free.append((at, rec.end))
+    best = max(free, key=lambda x: x[1] - x[0], default=None)
+    return best if best is not None and best[1] - best[0] >= MOMENT_MIN_S else None
+
+
+def _swap(sb: Storyboard, i: int, clip_id: Any, desk: ShotDesk) -> Patch:
+    s = sb.slots[i]
+    n = i + 1
+    if not isinstance(clip_id, str) or not clip_id.strip():
+        raise Refusal(f"swap needs the clip_id to put in shot {n}", _alternate_ids(sb, i), kind="swap")
+    clip_id = clip_id.strip()
+    try:
+        rec = desk.get(clip_id)
+    except CutpilotError:
+        raise Refusal(f"the library has no clip {clip_id[:80]!r}", _alternate_ids(sb, i), kind="swap") from None
+    if s.chosen is not None and s.chosen.clip_id == rec.clip_id:
+        raise Refusal(f"shot {n} already shows clip {rec.clip_id}", _alternate_ids(sb, i), kind="swap")
+    why = _rule_broken(sb, s, rec, desk)
+    if why:
+        raise Refusal(f"shot {n}: clip {rec.clip_id} {why}", _alternate_ids(sb, i), kind="swap")
+    taken = _taken(sb, i, rec, desk)
+    span = _free_stretch(rec, taken)
+    if span is None:
+        shots = ", ".join(str(j + 1) for *_, j in taken)
+        raise Refusal(f"shot {n}: clip {rec.clip_id} is already on screen in shot {shots} and has no other moment "
+                      f"of {MOMENT_MIN_S:g} s or more left", _alternate_ids(sb, i), kind="swap")
+    known = next((a.score for a in s.alternates if a.clip_id == rec.clip_id), 0.0)
+    choice = choice_from(rec, max(known, desk.min_score))  # the user's pick is never dropped as a weak match
+    if span != (rec.start, rec.end):
+        choice = choice.model_copy(update={"start": round(span[0], 3), "end": round(span[1], 3)})
+    alts: list[ClipChoice] = []
+    for a in [*([s.chosen] if s.chosen else []), *s.alternates]:
+        if a.clip_id != rec.clip_id and a.clip_id not in {x.clip_id for x in alts}:
+            alts.append(a)
+    slots = list(sb.slots)
+    slots[i] = s.model_copy(update={"chosen": choice, "alternates": alts[:ALTERNATES], "asset": None,
+                                    "locked": True})
+    moment = f" ({span[0]:.1f}–{span[1]:.1f} s, a moment shown nowhere else)" if taken else ""
+    return Patch(kind="swap", storyboard=sb.model_copy(update={"slots": slots}), rescript=[i],
+                 note=f"shot {n}: clip {rec.clip_id}{moment}, locked")
+
+
+def _lock(sb: Storyboard, i: int, locked: Any) -> Patch:
+    n = i + 1
+    if not isinstance(locked, bool):
+        raise Refusal(f"lock needs locked: true or false (got {str(locked)[:40]!r})",
+                      [f'{{"action": "lock", "slot": {i}, "locked": true}}'], kind="lock")
+    s = sb.slots[i]
+    if s.locked == locked:
+        raise Refusal(f"shot {n} is already {'locked' if locked else 'unlocked'}",
+                      [f'{{"action": "lock", "slot": {i}, "locked": {str(not locked).lower()}}}'], kind="lock")
+    slots = list(sb.slots)
+    slots[i] = s.model_copy(update={"locked": locked})
+    what = f"clip {s.chosen.clip_id}" if s.chosen else (s.asset.kind if s.asset else "shot")
+    note = f"shot {n} locked: a re-plan keeps its {what}" if locked else f"shot {n} unlocked"
+    return Patch(kind="lock", storyboard=sb.model_copy(update={"slots": slots}), replan=False, note=note)
+
+
+def _own_line(sb: Storyboard, i: int, text: str, desk: ShotDesk) -> Patch:
+    s = sb.slots[i]
+    n = i + 1
+    if not text:
+        raise Refusal(f"the line for shot {n} is empty: send the words it should say", [], kind="line")
+    if text == s.line:
+        raise Refusal(f"shot {n} already says {text[:80]!r}", [], kind="line")
+    lang = sb.captions_lang or sb.brief.lang
+    if (lang == "en" and CJK.search(text)) or (lang == "zh" and not CJK.search(text)):
+        raise Refusal(f"the ad's lines are in {lang}: write shot {n}'s line in {lang}",
+                      ["'英文字幕'" if lang == "zh" else "'中文字幕'"], kind="line")
+    room = s.target_s * sb.line_budget
+    if not within_budget(text, room, lang):
+        raise Refusal(f"shot {n}: the line is too long to say in its {s.target_s:g} s",
+                      [repr(trim_to_budget(text, room, lang))], kind="line")
+    bad, cleaned = desk.claims(text, f"slot {i} line")
+    if bad:
+        raise Refusal(f"shot {n}: the line claims {', '.join(bad)}, which the ad may not say (ad law or the "
+                      "product's facts)", [repr(cleaned)] if cleaned else [], kind="line")
+    slots = list(sb.slots)
+    slots[i] = s.model_copy(update={"line": text, "line_source": "voiceover"})
+    voiced = lang == sb.brief.lang
+    return Patch(kind="line", storyboard=sb.model_copy(update={"slots": slots}), revoice=[i] if voiced else [],
+                 note=f"shot {n}: your line {text[:80]!r}" + (", voiced" if voiced else ", as a caption"))
+
+
+def _research(sb: Storyboard, i: int, text: str, desk: ShotDesk) -> Patch:
+    s = sb.slots[i]
+    n = i + 1
+    if not text:
+        raise Refusal(f"research needs the words to search shot {n}'s footage with", _alternate_ids(sb, i),
+                      kind="research")
+    q = text[:300]
+    new_slot = s.model_copy(update={"query": q})
+    ex = sorted(set(_held(sb, i)) | ({s.chosen.clip_id} if s.chosen else set()))
+    hits = [h for h in desk.search(new_slot, ex)
+            if h.clip.clip_id not in ex and desk.usable(h.clip) and _rule_broken(sb, s, h.clip, desk) is None
+            and not _taken(sb, i, h.clip, desk)]
+    if not hits:
+        raise Refusal(f"shot {n}: the library has nothing for {q[:80]!r} that is not already in the ad",
+                      [*_alternate_ids(sb, i), "other words for the same shot", "import more footage"],
+                      kind="research")
+    best = hits[0]
+    alts = [choice_from(h.clip, h.relevance) for h in hits[1:ALTERNATES + 1]]
+    slots = list(sb.slots)
+    slots[i] = new_slot.model_copy(update={"chosen": choice_from(best.clip, best.relevance), "alternates": alts,
+                                           "asset": None})
+    return Patch(kind="research", storyboard=sb.model_copy(update={"slots": slots}), rescript=[i],
+                 note=f"shot {n}: clip {best.clip.clip_id} for {q[:80]!r}")

@@ -1,10 +1,14 @@
-"""Front door of the agent: `make_ad` (batch: no review pause) and the chat pair `start_chat` / `resume_chat`."""
+"""The planner's one front door: `FrontDoor` owns the checkpointer connection and the compiled graph, and passes
+the run's collaborators (`Deps`) as LangGraph context on every invoke. The CLI, batch, the studio and the eval all
+drive the planner through it; `make_ad`, `start_chat`, `resume_chat` and `thread_brain` are one-call forms of it.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +26,7 @@ from cutpilot.storyboard import Brief, Storyboard
 from cutpilot.timeline import Timeline
 
 Planner = Literal["offline", "llm"]
+Quality = Literal["draft", "standard", "high"]
 
 
 class MakeResult(BaseModel):
@@ -71,15 +76,10 @@ def choose_brain(settings: Settings, planner: Planner | None) -> Brain:
     return LLMBrain.from_settings(settings)
 
 
-def _source(library: Any) -> ClipSource:
+def _source(library: Any) -> ClipSource | None:
+    if library is None:
+        return None
     return library if hasattr(library, "find") else LibrarySource(library)
-
-
-def _deps(settings: Settings, library: Any, brain: Brain, tools: Toolbox | None) -> Deps:
-    """The graph's collaborators; product facts come from the home's book (`cutpilot products import`)."""
-    from cutpilot.products import load_book
-
-    return Deps(settings=settings, source=_source(library), brain=brain, tools=tools, products=load_book(settings))
 
 
 def _initial(brief: Brief | str, *, out_dir: Path, mode: str, render: bool, quality: str, thread_id: str,
@@ -125,6 +125,145 @@ def outputs_on_disk(values: dict[str, Any], thread_id: str, out_dir: Path) -> bo
         return False
 
 
+class FrontDoor:
+    """One planner session over one library: owns the sqlite checkpointer connection and the compiled graph.
+
+    `make` (batch, no pause), `start` (plan to the review pause), `resume` (answer it), `state` / `brain_of` (a
+    stored thread, read through the graph). Every call builds the run's collaborators afresh (brain, a Toolbox
+    unless one was given, the home's product facts) and passes them as the run's context, so a thread started in
+    one front door can be resumed by another, in this or a later process. Use it as a context manager."""
+
+    def __init__(self, settings: Settings, library: Any = None, *, planner: Planner | None = None,
+                 brain: Brain | None = None, tools: Toolbox | None = None, checkpointer: Any = None) -> None:
+        self.settings = settings
+        self.source = _source(library)
+        self.planner = planner
+        self.brain = brain
+        self.tools = tools
+        self._own = checkpointer is None
+        self.checkpointer = open_checkpointer(settings) if checkpointer is None else checkpointer
+        self.graph = build_graph(self.checkpointer)
+
+    def __enter__(self) -> FrontDoor:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the checkpointer connection this front door opened (not one it was given)."""
+        conn = getattr(self.checkpointer, "conn", None)
+        if self._own and conn is not None:
+            conn.close()
+
+    # --- the run's context ---------------------------------------------------------------------------------------
+    def context(self, brain: Brain) -> Deps:
+        """The graph's collaborators for one call; product facts come from the home's book (`cutpilot products
+        import`), read each call so an import shows in the next plan."""
+        from cutpilot.products import load_book
+
+        if self.source is None:
+            raise InputError("this front door has no library: open it with one to plan")
+        return Deps(settings=self.settings, source=self.source, brain=brain, tools=self.tools,
+                    products=load_book(self.settings))
+
+    def _brain(self, planner: Planner | None = None) -> Brain:
+        return self.brain or choose_brain(self.settings, planner or self.planner)
+
+    @staticmethod
+    def _cfg(thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}}
+
+    def _invoke(self, value: Any, thread_id: str, brain: Brain) -> None:
+        self.graph.invoke(value, self._cfg(thread_id), context=self.context(brain))
+
+    # --- the calls ------------------------------------------------------------------------------------------------
+    def make(self, brief: Brief | str, *, out_dir: Path, render: bool = True, quality: Quality = "draft",
+             thread_id: str | None = None, base: Brief | None = None, strict: bool = False,
+             planner: Planner | None = None) -> MakeResult:
+        """Brief → rendered ad + storyboard.json, timeline.json, captions.srt, timeline.otio, run.json (no pause).
+
+        `base` carries explicit values (CLI flags) that override what the free text implies. Re-running with the
+        same thread_id resumes it; a finished thread whose files are no longer in `out_dir` is made again.
+        `strict`: a claim the ad may not make fails the run (agent.claims.ClaimsError, nothing written) instead of
+        being rewritten, dropped or muted."""
+        brain = self._brain(planner)
+        thread_id = thread_id or uuid.uuid4().hex[:12]
+        cfg = self._cfg(thread_id)
+        snap = self.graph.get_state(cfg)
+        if snap.values and not snap.next and not outputs_on_disk(snap.values, thread_id, out_dir):
+            self.checkpointer.delete_thread(thread_id)  # finished, but its files are gone, replaced or elsewhere
+            snap = self.graph.get_state(cfg)
+        claim(out_dir, self.settings.home)
+        if snap.values and snap.next:  # an unfinished run of this thread: continue where it stopped
+            self._invoke(None, thread_id, brain)
+        elif not snap.values:
+            state = _initial(brief, out_dir=out_dir, mode="batch", render=render, quality=quality,
+                             thread_id=thread_id, brain=brain, strict=strict)
+            if base is not None and "brief" not in state:
+                state["brief"] = base.model_dump(mode="json")
+            self._invoke(state, thread_id, brain)
+        return _result(thread_id, self.graph.get_state(cfg).values)  # (already finished: returned as it is)
+
+    def start(self, brief: Brief | str, *, out_dir: Path, render: bool = True, quality: Quality = "draft",
+              thread_id: str | None = None, base: Brief | None = None, planner: Planner | None = None) -> ChatTurn:
+        """Plan until the review pause; the returned thread id can be resumed by any later front door."""
+        brain = self._brain(planner)
+        thread_id = thread_id or uuid.uuid4().hex[:12]
+        claim(out_dir, self.settings.home)
+        state = _initial(brief, out_dir=out_dir, mode="chat", render=render, quality=quality, thread_id=thread_id,
+                         brain=brain)
+        if base is not None and "brief" not in state:
+            state["brief"] = base.model_dump(mode="json")
+        self._invoke(state, thread_id, brain)
+        return self.turn(thread_id)
+
+    def resume(self, thread_id: str, answer: str | dict[str, Any] | None, *, brain: Brain | None = None
+               ) -> ChatTurn:
+        """Answer the pending review of a stored thread: approve, a text revision, or a per-shot action
+        (`{"action": "swap" | "lock" | "line" | "research", "slot": i, ...}`); a crashed run just continues.
+        The thread keeps the brain it was started with unless one is given."""
+        from langgraph.types import Command
+
+        snap = self.graph.get_state(self._cfg(thread_id))
+        if not snap.values:
+            raise NotFoundError(f"no run with thread id {thread_id!r} under {self.settings.home}")
+        if brain is None:
+            brain = self.brain or choose_brain(self.settings, "llm" if _brain_name(snap.values) == "llm"
+                                               else "offline")
+        if snap.next and any(t.interrupts for t in snap.tasks):
+            self._invoke(Command(resume=answer), thread_id, brain)
+        elif snap.next:
+            self._invoke(None, thread_id, brain)
+        return self.turn(thread_id)
+
+    def turn(self, thread_id: str) -> ChatTurn:
+        """Where a thread stands: its pending review payload, or its result."""
+        snap = self.graph.get_state(self._cfg(thread_id))
+        if not snap.values:
+            raise NotFoundError(f"no run with thread id {thread_id!r} under {self.settings.home}")
+        pending = [i for t in snap.tasks for i in (t.interrupts or ())]
+        if pending:
+            return ChatTurn(thread_id=thread_id, review=pending[0].value)
+        return ChatTurn(thread_id=thread_id, result=_result(thread_id, snap.values))
+
+    def state(self, thread_id: str) -> dict[str, Any]:
+        """The thread's current state (storyboard / timeline / run dicts, as checkpointed)."""
+        values = self.graph.get_state(self._cfg(thread_id)).values
+        if not values:
+            raise NotFoundError(f"no run with thread id {thread_id!r} under {self.settings.home}")
+        return dict(values)
+
+    def brain_of(self, thread_id: str) -> str:
+        """Which brain a stored thread was started with (so a resume uses the same one)."""
+        return _brain_name(self.state(thread_id))
+
+
+def _brain_name(values: dict[str, Any]) -> str:
+    return str((values.get("run") or {}).get("brain", "offline"))
+
+
 def make_ad(
     brief: Brief | str,
     *,
@@ -133,110 +272,40 @@ def make_ad(
     out_dir: Path,
     planner: Planner | None = None,
     render: bool = True,
-    quality: Literal["draft", "standard", "high"] = "draft",
+    quality: Quality = "draft",
     thread_id: str | None = None,
     base: Brief | None = None,
     brain: Brain | None = None,
     tools: Toolbox | None = None,
     strict: bool = False,
 ) -> MakeResult:
-    """Brief → rendered ad + storyboard.json, timeline.json, captions.srt, timeline.otio, run.json (no pause).
-
-    `base` carries explicit values (CLI flags) that override what the free text implies; `brain` / `tools` let
-    tests inject a scripted brain or instrumented tools. Re-running with the same thread_id resumes it; a finished
-    thread whose files are no longer in `out_dir` is made again. `strict`: a claim the ad may not make fails the
-    run (agent.claims.ClaimsError, nothing written) instead of being rewritten, dropped or muted."""
-    brain = brain or choose_brain(settings, planner)
-    thread_id = thread_id or uuid.uuid4().hex[:12]
-    cp = open_checkpointer(settings)
-    try:
-        graph = build_graph(_deps(settings, library, brain, tools), cp)
-        cfg = {"configurable": {"thread_id": thread_id}}
-        snap = graph.get_state(cfg)
-        if snap.values and not snap.next and not outputs_on_disk(snap.values, thread_id, out_dir):
-            cp.delete_thread(thread_id)  # finished, but its files are gone, replaced or elsewhere: make it again
-            snap = graph.get_state(cfg)
-        claim(out_dir, settings.home)
-        if snap.values and snap.next:  # an unfinished run of this thread: continue where it stopped
-            graph.invoke(None, cfg)
-        elif snap.values and not snap.next:
-            pass  # already finished: return it
-        else:
-            state = _initial(brief, out_dir=out_dir, mode="batch", render=render, quality=quality,
-                             thread_id=thread_id, brain=brain, strict=strict)
-            if base is not None and "brief" not in state:
-                state["brief"] = base.model_dump(mode="json")
-            graph.invoke(state, cfg)
-        return _result(thread_id, graph.get_state(cfg).values)
-    finally:
-        cp.conn.close()
-
-
-def _turn(graph: Any, thread_id: str) -> ChatTurn:
-    cfg = {"configurable": {"thread_id": thread_id}}
-    snap = graph.get_state(cfg)
-    pending = [i for t in snap.tasks for i in (t.interrupts or ())]
-    if pending:
-        return ChatTurn(thread_id=thread_id, review=pending[0].value)
-    return ChatTurn(thread_id=thread_id, result=_result(thread_id, snap.values))
+    """`FrontDoor.make` in one call (`brain` / `tools` let tests inject a scripted brain or instrumented tools)."""
+    with FrontDoor(settings, library, planner=planner, brain=brain, tools=tools) as door:
+        return door.make(brief, out_dir=out_dir, render=render, quality=quality, thread_id=thread_id, base=base,
+                         strict=strict)
 
 
 def start_chat(
     brief: Brief | str, *, settings: Settings, library: Any, out_dir: Path, planner: Planner | None = None,
-    render: bool = True, quality: Literal["draft", "standard", "high"] = "draft", thread_id: str | None = None,
+    render: bool = True, quality: Quality = "draft", thread_id: str | None = None,
     base: Brief | None = None, brain: Brain | None = None, tools: Toolbox | None = None,
 ) -> ChatTurn:
-    """Plan until the review pause; the returned thread id can be resumed by any later process."""
-    brain = brain or choose_brain(settings, planner)
-    thread_id = thread_id or uuid.uuid4().hex[:12]
-    cp = open_checkpointer(settings)
-    try:
-        graph = build_graph(_deps(settings, library, brain, tools), cp)
-        claim(out_dir, settings.home)
-        state = _initial(brief, out_dir=out_dir, mode="chat", render=render, quality=quality, thread_id=thread_id,
-                         brain=brain)
-        if base is not None and "brief" not in state:
-            state["brief"] = base.model_dump(mode="json")
-        graph.invoke(state, {"configurable": {"thread_id": thread_id}})
-        return _turn(graph, thread_id)
-    finally:
-        cp.conn.close()
+    """`FrontDoor.start` in one call: plan until the review pause."""
+    with FrontDoor(settings, library, planner=planner, brain=brain, tools=tools) as door:
+        return door.start(brief, out_dir=out_dir, render=render, quality=quality, thread_id=thread_id, base=base)
 
 
 def thread_brain(settings: Settings, thread_id: str) -> str:
     """Which brain a stored thread was started with (so a resume uses the same one)."""
-    cp = open_checkpointer(settings)
-    try:
-        tup = cp.get_tuple({"configurable": {"thread_id": thread_id}})
-        if tup is None:
-            raise NotFoundError(f"no run with thread id {thread_id!r} under {settings.home}")
-        run = tup.checkpoint["channel_values"].get("run") or {}
-        return str(run.get("brain", "offline"))
-    finally:
-        cp.conn.close()
+    with FrontDoor(settings) as door:
+        return door.brain_of(thread_id)
 
 
 def resume_chat(
     thread_id: str, answer: str | dict[str, Any] | None, *, settings: Settings, library: Any,
     brain: Brain | None = None, tools: Toolbox | None = None,
 ) -> ChatTurn:
-    """Answer the pending review (approve / a revision) of a stored thread, from this or a fresh process."""
-    from langgraph.types import Command
-
-    if brain is None:
-        name = thread_brain(settings, thread_id)
-        brain = choose_brain(settings, "llm" if name == "llm" else "offline")
-    cp = open_checkpointer(settings)
-    try:
-        graph = build_graph(_deps(settings, library, brain, tools), cp)
-        cfg = {"configurable": {"thread_id": thread_id}}
-        snap = graph.get_state(cfg)
-        if not snap.values:
-            raise NotFoundError(f"no run with thread id {thread_id!r} under {settings.home}")
-        if snap.next and any(t.interrupts for t in snap.tasks):
-            graph.invoke(Command(resume=answer), cfg)
-        elif snap.next:
-            graph.invoke(None, cfg)
-        return _turn(graph, thread_id)
-    finally:
-        cp.conn.close()
+    """`FrontDoor.resume` in one call: answer the pending review of a stored thread, from this or a fresh
+    process."""
+    with FrontDoor(settings, library, brain=brain, tools=tools) as door:
+        return door.resume(thread_id, answer)

@@ -21,7 +21,7 @@ class AgentState(TypedDict, total=False):
     storyboard: dict[str, Any]  # cutpilot.storyboard.Storyboard
     dirty_fetch: list[int]  # slot indexes whose clip must be (re)chosen
     dirty_script: list[int]  # slot indexes whose line must be (re)written
-    dirty_voice: list[int]  # slot indexes whose voiceover must be re-synthesised
+    dirty_voice: list[int]  # slot indexes whose voiceover must be re-synthesised (a user's own line, too)
     exclude: dict[str, list[str]]  # slot index (str) -> clip ids a revision ruled out
     voice: dict[str, dict[str, Any]]  # slot index (str) -> VoiceTrack
     music: dict[str, Any] | None  # MusicTrack
@@ -32,7 +32,7 @@ class AgentState(TypedDict, total=False):
     render: bool
     quality: Literal["draft", "standard", "high"]
     approved: bool
-    answered: bool  # the last revision was refused at once (review shows the reason, nothing is re-planned)
+    answered: bool  # the last answer was settled at once (refused, or a lock): review again, nothing re-planned
     pending_revision: str | None
     outputs: dict[str, str]
 

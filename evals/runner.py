@@ -11,7 +11,8 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,16 +180,9 @@ def _outputs(sb: Storyboard, tl: Timeline | None, run: dict[str, Any], ctx: Ctx,
                       banned_claims=p.banned_claims if p else (), claim_evidence=p.claim_evidence if p else {})
 
 
-def _thread_values(settings: Settings, thread_id: str) -> dict[str, Any]:
-    """The checkpointed state of a chat thread (storyboard / timeline / run dicts)."""
-    from agent.graph import open_checkpointer
-
-    cp = open_checkpointer(settings)
-    try:
-        tup = cp.get_tuple({"configurable": {"thread_id": thread_id}})
-        return dict(tup.checkpoint["channel_values"]) if tup else {}
-    finally:
-        cp.conn.close()
+def _thread_values(door: Any, thread_id: str) -> dict[str, Any]:
+    """The current state of a chat thread (storyboard / timeline / run dicts), read through the front door."""
+    return dict(door.state(thread_id))
 
 
 @dataclass
@@ -202,6 +196,7 @@ class Ctx:
     make: MakeFn | None
     judge: Callable[[Case, Storyboard], Score | None] | None
     products: ProductBook | None = None  # evals/golden/products.yaml, for the grounding facts
+    door: Any = None  # agent.run.FrontDoor over `library`: every case is planned through it
 
 
 def _error_row(case: Case, turn: int, e: Exception, wall: float) -> Row:
@@ -220,15 +215,16 @@ def run_case(case: Case, ctx: Ctx) -> list[Row]:
     """A plain case → one row; a revision case → one row per turn (turn 0 is the first plan)."""
     if case.revisions:
         return _run_revisions(case, ctx)
-    from agent.run import make_ad
-
-    make = ctx.make or make_ad
     out_dir = ctx.work / re.sub(r"[^A-Za-z0-9_.-]+", "_", case.id)
     do_render = bool(ctx.render and case.render)
     t0 = time.perf_counter()
     try:
-        res = make(case.brief, settings=ctx.gl.settings, library=ctx.library, out_dir=out_dir,
-                   planner=ctx.planner, render=do_render, quality="draft")
+        if ctx.make is not None:
+            res = ctx.make(case.brief, settings=ctx.gl.settings, library=ctx.library, out_dir=out_dir,
+                           planner=ctx.planner, render=do_render, quality="draft")
+        else:
+            with _door(ctx) as door:
+                res = door.make(case.brief, out_dir=out_dir, render=do_render, quality="draft")
         wall = time.perf_counter() - t0
         ad = Path(res.ad) if do_render and res.ad else None
         facts = None
@@ -246,17 +242,30 @@ def run_case(case: Case, ctx: Ctx) -> list[Row]:
     return [_row(case, 0, out, scores, ctx)]
 
 
-def _run_revisions(case: Case, ctx: Ctx) -> list[Row]:
-    from agent.run import resume_chat, start_chat
+@contextmanager
+def _door(ctx: Ctx) -> Iterator[Any]:
+    """The eval's front door, or one for this case when the caller gave none."""
+    if ctx.door is not None:
+        yield ctx.door
+        return
+    from agent.run import FrontDoor
 
-    settings = ctx.gl.settings
+    with FrontDoor(ctx.gl.settings, ctx.library, planner=ctx.planner) as door:
+        yield door
+
+
+def _run_revisions(case: Case, ctx: Ctx) -> list[Row]:
+    with _door(ctx) as door:
+        return _revision_turns(case, ctx, door)
+
+
+def _revision_turns(case: Case, ctx: Ctx, door: Any) -> list[Row]:
     out_dir = ctx.work / re.sub(r"[^A-Za-z0-9_.-]+", "_", case.id)
     rows: list[Row] = []
     t0 = time.perf_counter()
     try:
-        turn = start_chat(case.brief, settings=settings, library=ctx.library, out_dir=out_dir, planner=ctx.planner,
-                          render=False)
-        values = _thread_values(settings, turn.thread_id)
+        turn = door.start(case.brief, out_dir=out_dir, render=False)
+        values = _thread_values(door, turn.thread_id)
         wall = time.perf_counter() - t0
     except Exception as e:
         return [_error_row(case, 0, e, time.perf_counter() - t0)]
@@ -268,8 +277,8 @@ def _run_revisions(case: Case, ctx: Ctx) -> list[Row]:
     for i, rev in enumerate(case.revisions, start=1):
         t1 = time.perf_counter()
         try:
-            resume_chat(turn.thread_id, rev.request, settings=settings, library=ctx.library)
-            values = _thread_values(settings, turn.thread_id)
+            door.resume(turn.thread_id, rev.request)
+            values = _thread_values(door, turn.thread_id)
         except Exception as e:
             rows.append(_error_row(case, i, e, time.perf_counter() - t1))
             break
@@ -424,6 +433,7 @@ def run_eval(
     Raises EvalRegressionError (after writing the report) when a scorer regresses and the baseline was not
     being updated."""
     t_all = time.perf_counter()
+    from agent.run import FrontDoor
     from evals.golden import load_spec
 
     spec = load_spec()
@@ -446,13 +456,15 @@ def run_eval(
         embedder = getattr(library, "embedder", None)
         # the golden library is read-only to the planner: a generated shot written back would be found by the next
         # case (or the next eval run) and move the scores
-        ctx = Ctx(gl=gl, library=LibrarySource(library, writable=False), planner=planner, render=render, work=work,
-                  embedder=embedder, make=make, judge=judge_fn, products=load_products())
-        for i, case in enumerate(case_list, start=1):
-            new = run_case(case, ctx)
-            rows += new
-            status = "ok" if all(r.ok for r in new) else f"FAILED: {new[-1].error}"
-            say(f"[{i}/{len(case_list)}] {case.id}: {status} ({sum(r.wall_s for r in new):.1f} s)", flush=True)
+        source = LibrarySource(library, writable=False)
+        with FrontDoor(gl.settings, source, planner=planner) as door:
+            ctx = Ctx(gl=gl, library=source, planner=planner, render=render, work=work, embedder=embedder,
+                      make=make, judge=judge_fn, products=load_products(), door=door)
+            for i, case in enumerate(case_list, start=1):
+                new = run_case(case, ctx)
+                rows += new
+                status = "ok" if all(r.ok for r in new) else f"FAILED: {new[-1].error}"
+                say(f"[{i}/{len(case_list)}] {case.id}: {status} ({sum(r.wall_s for r in new):.1f} s)", flush=True)
     finally:
         library.close()
     base = load_baseline(baseline)

@@ -75,7 +75,7 @@ from agent_fakes import MemorySource, domain_records
 from agent_helpers import NoVoiceTools
 from agent.batch import run_batch
 from cutpilot.settings import Settings
-real = run_mod.make_ad
+real = run_mod.FrontDoor.make
 count = {{"n": 0}}
 def slow(*a, **k):
     count["n"] += 1
@@ -83,7 +83,7 @@ def slow(*a, **k):
         print("third", flush=True)
         time.sleep(60)  # killed here
     return real(*a, **k)
-run_mod.make_ad = slow
+run_mod.FrontDoor.make = slow
 s = Settings(home=Path(sys.argv[2]))
 run_batch(Path(sys.argv[1]), settings=s, library=MemorySource(domain_records()),
           out_dir=Path(sys.argv[3]), render=False, progress=False, tools=NoVoiceTools(s))

@@ -12,7 +12,7 @@ from agent_helpers import NoVoiceTools, assert_ad_invariants
 from scripted_chat import ScriptedChatModel, UnscriptedCallError, clip_ids_in, tool_reply
 
 from agent.brain.llm import LLMBrain
-from agent.graph import NODES, Deps, build_graph
+from agent.graph import NODES, build_graph
 from agent.run import make_ad, resume_chat, start_chat
 from cutpilot.models import ClipRecord, clip_id_for
 from cutpilot.settings import Settings
@@ -31,7 +31,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def test_graph_topology_snapshot(settings: Settings) -> None:
-    g = build_graph(Deps(settings=settings, source=MemorySource([]))).get_graph()
+    g = build_graph().get_graph()
     assert {(e.source, e.target, bool(e.conditional)) for e in g.edges} == EXPECTED_EDGES
     assert set(g.nodes) == {"__start__", "__end__", *NODES}
 

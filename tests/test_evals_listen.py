@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import types
 from pathlib import Path
 from typing import Any, cast
@@ -136,14 +135,18 @@ def test_revision_turns_are_scored_on_being_answered(tmp_path: Path, monkeypatch
         {"storyboard": sb1, "timeline": tl, "run": {"revisions": [refused, {"kind": "not_understood"},
                                                                   {"kind": "rewrite_line", "applied": True}]}},
     ])
-    fake = types.ModuleType("agent.run")
-    fake.start_chat = lambda *a, **k: types.SimpleNamespace(thread_id="t1")  # type: ignore[attr-defined]
-    fake.resume_chat = lambda *a, **k: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "agent.run", fake)
-    monkeypatch.setattr(R, "_thread_values", lambda settings, thread_id: next(states))
+    class FakeDoor:
+        def start(self, *a: Any, **k: Any) -> Any:
+            return types.SimpleNamespace(thread_id="t1")
+
+        def resume(self, *a: Any, **k: Any) -> None:
+            return None
+
+        def state(self, thread_id: str) -> dict[str, Any]:
+            return dict(next(states))
     gl = types.SimpleNamespace(records={}, gold=Gold(), settings=Settings(home=tmp_path))
     ctx = R.Ctx(gl=cast(Any, gl), library=None, planner="offline", render=False, work=tmp_path, embedder=None,
-                make=None, judge=None)
+                make=None, judge=None, door=FakeDoor())
     case = Case.model_validate({"id": "r@v1", "brief": "Make a 10s ad for the LEGO Technic set", "revisions": [
         {"request": "replace shot 9 with a drone shot", "expect_message": True, "expect_changed_slots_max": 0},
         {"request": "hmm", "expect_changed_slots_min": 1},
