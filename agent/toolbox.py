@@ -195,7 +195,9 @@ class Toolbox:
         self._count("tts")
         with _optional("text to speech"):
             from tools.tts import tts
-        r = tts(text, lang=lang, settings=self.settings, out_dir=out_dir, voice=voice)
+        # takes are content-addressed (text + voice + language) in the home, not the run's folder: a line that
+        # another variant or run already said costs nothing (`out_dir` is where the caller would keep its own)
+        r = tts(text, lang=lang, settings=self.settings, out_dir=self.settings.home / "assets", voice=voice)
         return VoiceTake(path=r.path, duration_s=float(r.duration_s), lang=r.lang, voice=r.voice,
                          provider=r.provider, timing=r.timing,
                          words=tuple(WordTime(w.text, w.start_ms, w.end_ms) for w in r.words), provenance=_prov(r))

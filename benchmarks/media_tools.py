@@ -190,7 +190,9 @@ def bench_photo_only_ad(tmp: Path) -> None:
                 rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
                 media = sum(v for k2, v in tools.stage_s.items() if k2 in ("cutout", "scene", "motion", "register"))
-                print(f"photo-only ad variant {k + 1}: {wall:.1f}s wall ({wall - tools.stage_s.get('voice', 0.0):.1f}s "
+                nodes = " ".join(f"{n} {v:.1f}" for n, v in r.run.node_wall().items() if v >= 0.05)
+                quiet = wall - tools.stage_s.get("voice", 0.0)
+                print(f"photo-only ad variant {k + 1}: {wall:.1f}s wall [nodes: {nodes}]\n    ({quiet:.1f}s "
                       f"without the voice stage; generation {media:.1f}s) | {stages} | shots {len(made)} "
                       f"(reused {reused}), cards {cards}, generation calls {gen or 'none'} | peak RSS "
                       f"{rss[0] / 1024:.0f} MB (largest child {rss[1] / 1024:.0f} MB)")
