@@ -1,0 +1,1 @@
+"""Ad performance: platform exports → one canonical daily table, credit, ranking and insight."""
