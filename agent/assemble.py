@@ -112,26 +112,38 @@ def _spread(out: list[int], amount: int, room: list[float], *, shrink: bool = Fa
     return left
 
 
-def _chunks(text: str, lang: str) -> list[str]:
-    """Caption-sized pieces: ≤ 14 CJK chars or ≤ 7 words, split at punctuation first."""
+def _chunks(text: str, lang: str, zh_chars: int = 14, en_words: int = 7) -> list[str]:
+    """Caption-sized pieces: ≤ `zh_chars` CJK chars or ≤ `en_words` words, split at punctuation first (the
+    channel's norm sets the density: agent.audiences)."""
     parts = [p.strip() for p in re.split(r"[。！？!?；;，,]\s*", text) if p.strip()]
     out: list[str] = []
     for p in parts or [text.strip()]:
         if lang == "zh" or CJK.search(p):
-            while len(p) > 14:
-                out.append(p[:14])
-                p = p[14:]
+            while len(p) > zh_chars:
+                out.append(p[:zh_chars])
+                p = p[zh_chars:]
             if p:
                 out.append(p)
         else:
             words = p.split()
-            for i in range(0, len(words), 7):
-                out.append(" ".join(words[i : i + 7]))
+            for i in range(0, len(words), en_words):
+                out.append(" ".join(words[i : i + en_words]))
     return [o for o in out if o]
 
 
-def _even_captions(text: str, start: int, dur: int, lang: str, slot: int) -> list[dict[str, Any]]:
-    chunks = _chunks(text, lang)
+def _density(storyboard: Storyboard) -> tuple[int, int]:
+    """(CJK chars, English words) per caption for the brief's channel; 14 / 7 when it names none."""
+    from agent.audiences import channel_profile
+
+    chan = channel_profile(storyboard.brief)
+    if chan is None:
+        return 14, 7
+    return chan.caption_limit("zh") or 14, max(3, round((chan.caption_limit("en") or 38) / 5.5))
+
+
+def _even_captions(text: str, start: int, dur: int, lang: str, slot: int,
+                   density: tuple[int, int] = (14, 7)) -> list[dict[str, Any]]:
+    chunks = _chunks(text, lang, *density)
     if not chunks:
         return []
     weights = [max(1, len(c)) for c in chunks]
@@ -161,6 +173,7 @@ def assemble(
     `aigc_label` overrides the label settings, whose language follows the captions'."""
     durs = fit_durations(storyboard, voice)
     lang = storyboard.captions_lang or storyboard.brief.lang
+    density = _density(storyboard)
     video: list[dict[str, Any]] = []
     vo: list[dict[str, Any]] = []
     caps: list[dict[str, Any]] = []
@@ -210,7 +223,7 @@ def assemble(
             vo.append({"id": f"vo{s.index}", "source": v.path, "start_ms": t, "duration_ms": d, "text": v.text,
                        "slot": s.index, "generated": True, "generator": v.provider})
         if s.line:
-            caps.extend(_even_captions(s.line, t, d, lang, s.index))
+            caps.extend(_even_captions(s.line, t, d, lang, s.index, density))
         if s.overlay and (c is not None or s.asset is None or s.asset.kind != "card"):
             # the offer / product plate drawn over the footage for the whole shot
             caps.append({"text": s.overlay, "start_ms": t, "end_ms": t + d, "lang": lang, "slot": s.index,

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.audiences import point_rank
 from agent.brief import ANGLES
 from agent.claims import Policy
 from agent.rules import CJK, trim_to_budget, within_budget
@@ -47,6 +48,15 @@ BODY: dict[SlotRole, tuple[list[str], list[str]]] = {
     SlotRole.offer_cta: (["{offer}，{name}立即下单", "{offer}，立即下单", "{name}，立即下单"],
                          ["{Offer}. Get {name} today.", "{Offer}. Shop now.", "Get {name} today."]),
 }
+# Hooks that address the audience by name, tried before the family's own (a pain or offer hook already speaks to
+# the problem or the deal).
+AUDIENCE_HOOKS: dict[str, tuple[list[str], list[str]]] = {
+    "fun": (["{audience}，{point}！", "{audience}玩{name}！"], ["{Audience}: {point}!", "{Audience}, play {name}!"]),
+    "benefit": (["{audience}都在用：{point}", "{audience}的{name}"], ["For {audience}: {point}.",
+                                                                  "{name}, for {audience}."]),
+    "curiosity": (["{audience}为什么都在聊{name}？", "{audience}，认识{name}"],
+                  ["Why {audience} rave about {name}", "{Audience}, meet {name}."]),
+}
 NO_OFFER_CTA = (["{name}，现在就入手", "{name}，立即下单"], ["Get {name} today.", "Get {name}."])
 
 
@@ -60,6 +70,7 @@ class Facts:
     audience: str | None = None
     banned: list[str] = field(default_factory=list)
     policy: Policy | None = None  # the claims a line may not make (agent.claims); None: the packaged rules only
+    lead: list[str] = field(default_factory=list)  # the product facts' points for this audience (they lead)
 
     @classmethod
     def of(cls, product: Any, brief: Brief, lang: str) -> Facts:
@@ -69,9 +80,12 @@ class Facts:
             # an English line cannot say a name that exists only in Chinese: it then leans on the angle
             name = label if (lang == "zh" or not CJK.search(label)) else ""
             return cls(name=name, audience=brief.audience, policy=Policy.of(None, names=[label] if label else []))
+        lead = [p for p in (product.points_for(brief.audience, lang) if hasattr(product, "points_for") else [])
+                if p]
         return cls(
             name=product.display_name(lang),
-            points=[p for p in product.points(lang) if p],
+            points=list(dict.fromkeys([*lead, *(p for p in product.points(lang) if p)])),
+            lead=lead,
             offer=product.offer_for(lang),
             audience=brief.audience or getattr(product, "audience", None),
             banned=list(getattr(product, "banned_claims", []) or []),
@@ -146,8 +160,11 @@ class Copywriter:
                 "offer": (self.facts.offer or "").rstrip("。.!！"), "audience": aud}
 
     def _points(self) -> list[str]:
-        """The selling points, those that share words with the brief (its angle) first."""
-        return sorted(self.facts.points, key=lambda p: -len(self._brief_words & _content_words(p))) or [""]
+        """The selling points: the audience's own first (listed for it in the facts, then those with its
+        profile's words: play for kids, detail for collectors), then those sharing words with the brief."""
+        aud = self.brief.audience
+        return sorted(self.facts.points, key=lambda p: (-point_rank(p, aud, self.facts.lead),
+                                                        -len(self._brief_words & _content_words(p)))) or [""]
 
     def line(self, role: SlotRole, seconds: float, *, is_hook: bool = False, name_first: bool = False) -> str:
         """The longest grounded variant that fits the slot; a shortened one (on a word boundary) otherwise."""
@@ -158,9 +175,12 @@ class Copywriter:
                 fam = "benefit" if self.facts.points else "curiosity"
             if fam == "benefit" and not self.facts.points:
                 fam = "curiosity"
-            if fam in ("pain", "fun") and not _angle(self.brief, self.lang):
+            if fam in ("pain", "fun") and not _angle(self.brief, self.lang) \
+                    and not (fam == "fun" and self.brief.audience and self._values("")["audience"]):
                 fam = "benefit" if self.facts.points else "curiosity"
             variants = HOOKS[fam][0 if zh else 1]
+            if self.brief.audience and self._values("")["audience"] and fam in AUDIENCE_HOOKS:  # to them
+                variants = [*AUDIENCE_HOOKS[fam][0 if zh else 1], *variants]
             if name_first:  # the user asked for the product's name in the hook
                 named = [v for v in variants if "{name}" in v]
                 variants = named or [("{name}！" if zh else "{name}!")]

@@ -6,6 +6,7 @@ onto them, and a length revision re-plans with them.
 
 from __future__ import annotations
 
+from agent.audiences import audience_profile, channel_profile
 from agent.brief import ANGLES
 from cutpilot.storyboard import ROLE_CONTENT_TYPES, Brief, Slot, SlotRole, Storyboard
 
@@ -54,11 +55,18 @@ PAIN_ANGLES = {z for _, z, _ in ANGLES} | {e for _, _, e in ANGLES}
 
 
 def hook_family(brief: Brief) -> str:
-    """The brief's family, else pain for a known pain angle, benefit for any other angle, curiosity without one."""
+    """The brief's family; else pain for a known pain angle; else what the audience responds to (kids: fun,
+    collectors: curiosity, students: offer …, agent.audiences); else benefit for any other angle, curiosity
+    without one."""
     if brief.angle_family:
         return brief.angle_family
+    if brief.angle and brief.angle in PAIN_ANGLES:
+        return "pain"
+    prof = audience_profile(brief.audience)
+    if prof is not None and not (prof.hook == "pain" and not brief.angle):
+        return prof.hook
     if brief.angle:
-        return "pain" if brief.angle in PAIN_ANGLES else "benefit"
+        return "benefit"
     return "curiosity"
 
 
@@ -67,7 +75,8 @@ def plan_storyboard(brief: Brief) -> Storyboard:
 
     A pain brief keeps a pain-point slot; any other brief spends that time on the product instead."""
     total = float(brief.duration_s)
-    hook_s = min(3.0, max(1.5, total * 0.2))
+    chan = channel_profile(brief)
+    hook_s = min(chan.hook_s if chan else 3.0, max(1.5, total * 0.2))
     rest = total - hook_s
     template = next(t for limit, t in TEMPLATES if total <= limit)
     if hook_family(brief) != "pain":
@@ -83,13 +92,29 @@ def plan_storyboard(brief: Brief) -> Storyboard:
              intent=ROLE_INTENT[role])
         for i, (role, s) in enumerate(roles)
     ]
-    mood = brief.tone if brief.tone in ("energetic", "calm", "premium", "fun") else "upbeat"
-    return Storyboard(brief=brief, slots=slots, music_mood=mood, captions_lang=brief.lang)
+    prof = audience_profile(brief.audience)
+    mood = brief.tone if brief.tone in ("energetic", "calm", "premium", "fun") else \
+        prof.mood if prof is not None else chan.mood if chan is not None else "upbeat"
+    notes = [f"audience {brief.audience!r}: {prof.name} profile (hook {hook_family(brief)}, music {mood}, "
+             f"shots: {prof.shot_words(brief.lang)})"] if prof is not None and brief.audience else []
+    if chan is not None:
+        notes.append(f"channel {brief.channel or brief.platform}: {chan.name} norms (hook ≤ {chan.hook_s:g} s, "
+                     f"{chan.pace} pace)")
+    return Storyboard(brief=brief, slots=slots, music_mood=mood, captions_lang=brief.lang, notes=notes)
+
+
+AUDIENCE_SHOTS = (SlotRole.hook, SlotRole.product_intro, SlotRole.feature_demo, SlotRole.social_proof)
 
 
 def slot_query(role: SlotRole, brief: Brief) -> str:
+    """The search text of a slot: the role's words with the angle and product, plus, for the shots that show the
+    product in use, what this audience wants to see (hands building for kids, close-ups for collectors)."""
     zh, en = HOOK_QUERY[hook_family(brief)] if role == SlotRole.hook else ROLE_QUERY[role]
     tmpl = zh if brief.lang == "zh" else en
     angle = brief.angle or brief.product or ""  # no angle named: the product is what the hook is about
     product = brief.product or brief.angle or ""
-    return " ".join(tmpl.format(angle=angle, product=product).split())
+    q = tmpl.format(angle=angle, product=product)
+    prof = audience_profile(brief.audience)
+    if prof is not None and role in AUDIENCE_SHOTS:
+        q += " " + prof.shot_words(brief.lang)
+    return " ".join(q.split())

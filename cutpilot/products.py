@@ -121,6 +121,9 @@ class Product(BaseModel):
     # a garment's attributes (tools.garments keys, aliases accepted: {top_category: 大衣, top_length: 长款}): gap
     # filling ranks the library's model photos against them for try-on
     garment: dict[str, str] = {}
+    # selling points that lead for one audience ({kids 8-12: [齿轮真的会转], adult collectors: [2,000+ parts]}):
+    # an audience variant of a brief opens with these (either language; each line takes those in its own)
+    audience_points: dict[str, list[str]] = {}
 
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("aliases", "selling_points", "selling_points_en", "banned_claims")
     TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("offer", "offer_en", "audience")
@@ -162,6 +165,19 @@ class Product(BaseModel):
         except InputError as e:
             raise ValueError(str(e).removeprefix("garment: ")) from None
 
+    @field_validator("audience_points", mode="before")
+    @classmethod
+    def _blank_points(cls, v: object) -> object:
+        return {} if v is None else v
+
+    @field_validator("audience_points")
+    @classmethod
+    def _aud_points(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        out = {" ".join(k.split()): _clean_list(p) for k, p in v.items()}
+        if "" in out:
+            raise ValueError("an audience is empty")
+        return out
+
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
@@ -197,6 +213,22 @@ class Product(BaseModel):
     def points(self, lang: str) -> list[str]:
         """Selling points in `lang`; no zh fallback for en (an untranslated claim is worse than none)."""
         return list(self.selling_points if _is_zh(lang) else self.selling_points_en)
+
+    def points_for(self, audience: str | None, lang: str) -> list[str]:
+        """The points that lead for `audience` in `lang`: listed under its label (case-insensitive), else under
+        a label of the same audience profile (agent.audiences: 'kids 8-12' and '小朋友' are one profile)."""
+        if not audience or not self.audience_points:
+            return []
+        want = _key(audience)
+        hit = next((p for k, p in self.audience_points.items() if _key(k) == want), None)
+        if hit is None:
+            from agent.audiences import audience_profile
+
+            prof = audience_profile(audience)
+            if prof is not None:
+                hit = next((p for k, p in self.audience_points.items()
+                            if (q := audience_profile(k)) is not None and q.name == prof.name), None)
+        return [p for p in hit or [] if _has_cjk(p) == _is_zh(lang)]
 
     def offer_for(self, lang: str) -> str | None:
         """The offer in `lang`, or None (no fallback to the other language, as for points)."""
@@ -427,7 +459,7 @@ class ProductStore:
     """The home's product book in `products.json`. Writes are atomic and locked: a bad import changes nothing."""
 
     EDITABLE: ClassVar[tuple[str, ...]] = (
-        *(f for f in Product.model_fields if f != "brand"),
+        *(f for f in Product.model_fields if f not in ("brand", "audience_points")),
         "brand.logo", "brand.colours", "brand.font",
     )  # fmt: skip
 
