@@ -47,13 +47,14 @@ def _register() -> None:
     from cutpilot.cli_doctor import register as register_doctor
     from cutpilot.cli_gc import register as register_gc
     from cutpilot.cli_products import register as register_products
+    from cutpilot.perf.cli import register as register_perf
     from cutpilot.studio.cli import register as register_studio
     from evals.cli import register as register_evals
     from index.cli import register as register_index
     from tools.cli import register as register_tools
 
     for reg in (register_index, register_products, register_tools, register_agent, register_evals, register_gc,
-                register_doctor, register_studio):
+                register_doctor, register_studio, register_perf):
         reg(app)
 
 

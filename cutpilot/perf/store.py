@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS daily (
 CREATE INDEX IF NOT EXISTS daily_key ON daily (variant_key);
 CREATE TABLE IF NOT EXISTS daily_revisions (
   snapshot_id TEXT NOT NULL, platform TEXT NOT NULL, ad_id TEXT NOT NULL, date TEXT NOT NULL,
-  old_snapshot_id TEXT, old_json TEXT NOT NULL
+  old_snapshot_id TEXT, old_json TEXT NOT NULL, changed INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS revisions_snap ON daily_revisions (snapshot_id);
 CREATE TABLE IF NOT EXISTS variants (
@@ -139,10 +139,11 @@ def upsert_rows(settings: Settings, rows: list[DailyRow], *, platform: str, file
             if old is not None:
                 replaced += 1
                 before = _figures(old)
-                if before != _figures(r):
-                    changed += 1
-                    conn.execute("INSERT INTO daily_revisions VALUES (?, ?, ?, ?, ?, ?)",
-                                 (snap, plat, ad_id, day.isoformat(), old["snapshot_id"], json.dumps(before)))
+                differs = before != _figures(r)
+                changed += differs
+                conn.execute("INSERT INTO daily_revisions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (snap, plat, ad_id, day.isoformat(), old["snapshot_id"], json.dumps(before),
+                              int(differs)))
             values = [plat, ad_id, day.isoformat(), r.ad_name, r.variant_key, *(getattr(r, m) for m in _METRICS)]
             conn.execute(f"INSERT OR REPLACE INTO daily ({', '.join(_DAILY_COLS)}, snapshot_id) "
                          f"VALUES ({', '.join('?' * (len(_DAILY_COLS) + 1))})", (*values, snap))
@@ -220,8 +221,8 @@ def latest_snapshot(settings: Settings) -> str | None:
 def revisions(settings: Settings, snapshot_id: str) -> list[tuple[DailyRow, dict[str, object]]]:
     """The rows a snapshot replaced with different figures: (row as it is now, the figures it had before)."""
     with _connect(settings) as conn:
-        revs = conn.execute("SELECT platform, ad_id, date, old_json FROM daily_revisions WHERE snapshot_id = ?",
-                            (snapshot_id,)).fetchall()
+        revs = conn.execute("SELECT platform, ad_id, date, old_json FROM daily_revisions "
+                            "WHERE snapshot_id = ? AND changed = 1", (snapshot_id,)).fetchall()
         out = []
         for rv in revs:
             r = conn.execute("SELECT * FROM daily WHERE platform = ? AND ad_id = ? AND date = ?",
@@ -236,3 +237,20 @@ def snapshot_rows(settings: Settings, snapshot_id: str) -> list[DailyRow]:
     with _connect(settings) as conn:
         return [_row_of(r) for r in conn.execute("SELECT * FROM daily WHERE snapshot_id = ? ORDER BY date, ad_id",
                                                   (snapshot_id,))]
+
+
+def rows_before(settings: Settings, snapshot_id: str) -> list[DailyRow]:
+    """The daily table as it was just before a snapshot (exact for the latest one: later imports may have
+    overwritten its rows): its new rows left out, its replaced rows as they were."""
+    with _connect(settings) as conn:
+        olds = {(r["platform"], r["ad_id"], r["date"]): json.loads(r["old_json"]) for r in conn.execute(
+            "SELECT platform, ad_id, date, old_json FROM daily_revisions WHERE snapshot_id = ?", (snapshot_id,))}
+        out = []
+        for r in conn.execute("SELECT * FROM daily ORDER BY date, platform, ad_id"):
+            k = (r["platform"], r["ad_id"], r["date"])
+            if r["snapshot_id"] != snapshot_id:
+                out.append(_row_of(r))
+            elif k in olds:
+                d = {c: r[c] for c in _DAILY_COLS} | olds[k]
+                out.append(DailyRow.model_validate(d))
+    return out
