@@ -583,9 +583,9 @@ class Studio:
         changed segment is encoded); made again only when the timeline changed."""
         import hashlib
 
-        from cutpilot.atomic import replacing, write_text
+        from cutpilot.atomic import write_text
         from cutpilot.timeline import Timeline
-        from tools.render import render
+        from tools.render import render_preview
 
         doc = self._ad_doc(ad_id)
         status, _ = self._status(doc)
@@ -600,9 +600,8 @@ class Studio:
             out, stamp = out_dir / "preview.mp4", out_dir / ".preview-key"
             if out.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == key:
                 return out
-            tl = Timeline.model_validate(values["timeline"])
-            with replacing(out) as tmp:
-                render(tl, tmp, settings=self.settings, quality="draft", cache_dir=self.settings.home / "render-cache")
+            render_preview(Timeline.model_validate(values["timeline"]), out, settings=self.settings,
+                           cache_dir=self.settings.home / "render-cache")
             write_text(stamp, key)
         return out
 
