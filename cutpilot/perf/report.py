@@ -153,8 +153,8 @@ def _totals(rows: Iterable[DailyRow]) -> dict[tuple[str, str], dict[str, float |
 
 
 def changes(settings: Settings) -> Changes:
-    """What the latest import changed: days and ads it added, stored days it re-stated, and each affected ad's
-    totals before and after."""
+    """What the latest import changed: days (new to its platform) and ads it added, stored days it re-stated,
+    and each affected ad's totals before and after."""
     from cutpilot.perf import store
 
     snaps = store.snapshots(settings)
@@ -163,7 +163,7 @@ def changes(settings: Settings) -> Changes:
     last = snaps[-1]
     now_rows = store.daily_rows(settings)
     before_rows = store.rows_before(settings, last.id)
-    old_dates = {r.date for r in before_rows}
+    old_dates = {r.date for r in before_rows if r.platform == last.platform}
     old_ads = {(r.platform, r.ad_id) for r in before_rows}
     written = [r for r in now_rows if (r.platform, r.ad_id, r.date) in
                {(x.platform, x.ad_id, x.date) for x in store.snapshot_rows(settings, last.id)}]
