@@ -40,6 +40,7 @@ class BatchRow(BaseModel):
     channels: list[str] = Field(default_factory=list)
     durations: list[float] = Field(default_factory=list)
     strict: bool = False  # a claim the ad may not make fails the variant instead of being fixed
+    variants: int = Field(default=1, ge=1, le=20, description="test variants per cell: distinct hooks (Brief.variant)")
 
 
 class Variant(BaseModel):
@@ -49,6 +50,7 @@ class Variant(BaseModel):
     text: str
     base: dict[str, Any]
     strict: bool = False
+    test: int = 0  # which test variant of its cell (0: the top picks)
 
 
 def _split(v: Any) -> list[Any]:
@@ -107,19 +109,23 @@ def expand(rows: list[BatchRow]) -> list[Variant]:
         asps: list[str | None] = list(r.aspects) or [r.aspect]
         chans: list[str | None] = list(r.channels) or [r.channel]
         durs: list[float | None] = list(r.durations) or [r.duration_s]
-        for aud, asp, ch, dur in itertools.product(auds, asps, chans, durs):
+        for aud, asp, ch, dur, test in itertools.product(auds, asps, chans, durs, range(r.variants)):
             base: dict[str, Any] = {"text": r.brief}
             for k, v in (("product", r.product), ("lang", r.lang), ("audience", aud), ("aspect", asp),
                          ("channel", ch), ("duration_s", dur)):
                 if v is not None:
                     base[k] = v
+            if test:
+                base["variant"] = test
             parts = [rid] + [_slug(str(x)) for x in (aud, asp, ch, f"{dur:g}s" if dur else None) if x]
+            if r.variants > 1:
+                parts.append(f"t{test + 1}")
             key = "__".join(parts)
             if key in seen:
                 raise InputError(f"rows {seen[key] + 1} and {i + 1} would both write variant folder {key!r}; "
                                  f"give them different ids")
             seen[key] = i
-            out.append(Variant(key=key, row=i, text=r.brief, base=base, strict=r.strict))
+            out.append(Variant(key=key, row=i, text=r.brief, base=base, strict=r.strict, test=test))
     return out
 
 
@@ -247,11 +253,15 @@ def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, pl
                 for v in variants:
                     results.append(one(door, v))
                     prog.advance(task)
+    from agent.manifest import write_manifest
+
+    handoff = write_manifest(out_dir, variants, results, settings)
     summary = {
         "file": str(path), "variants": len(variants),
         "ok": sum(r["status"] == "ok" for r in results), "skipped": sum(r["status"] == "skipped" for r in results),
         "failed": sum(r["status"] == "failed" for r in results), "wall_s": round(time.perf_counter() - t0, 2),
         "results": results,
+        "manifest": handoff["manifest"], "shots": handoff["shots"], "identical": handoff["same"],
     }
     write_text(out_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
     return summary

@@ -21,7 +21,7 @@ from agent.toolbox import SpeechVerdict, Toolbox
 from cutpilot.errors import CutpilotError
 from cutpilot.models import ClipFormat, ClipRecord, ContentType, parse_formats
 from cutpilot.settings import Settings
-from cutpilot.storyboard import ROLE_CONTENT_TYPES, ClipChoice, GeneratedAsset, Slot, SlotRole, Storyboard
+from cutpilot.storyboard import ROLE_CONTENT_TYPES, Brief, ClipChoice, GeneratedAsset, Slot, SlotRole, Storyboard
 
 SEARCH_LIMIT = 8
 ALTERNATES = 4
@@ -94,6 +94,29 @@ def search_slot(
     return list(pooled.values()), relaxed
 
 
+Rerank = Callable[[Slot, list[Candidate]], list[Candidate]]
+
+
+def order_candidates(hits: list[Candidate], slot: Slot, brief: Brief, n_slots: int) -> list[Candidate]:
+    """Test variant k of a brief (Brief.variant) opens on the k-th best distinct hook candidate (the k better
+    ones move to the end of the list); a body slot moves
+    down its ranking too when the library has enough good footage for every slot of every variant to differ.
+    Only the order changes: every candidate was found under the slot's hard filters, and the no-repeat and
+    compliance checks after this see the same list."""
+    k = brief.variant
+    if k <= 0:
+        return hits
+    good = [h for h in hits if h.relevance >= MIN_SCORE]
+    if slot.role == SlotRole.hook:
+        if len(good) < 2:
+            return hits
+    elif slot.role == SlotRole.offer_cta or len(good) < n_slots + k:
+        return hits
+    k %= len(good)
+    ahead = good[:k]  # the earlier variants' picks go last, so a near neighbour cannot pull this one back
+    return [*(h for h in hits if not any(h is a for a in ahead)), *ahead]
+
+
 def usable(rec: ClipRecord, avoid: set[ClipFormat]) -> bool:
     """A clip may appear at all: not an avoided format, and no words that try to steer the planner (its text is
     data, and suspect data)."""
@@ -113,9 +136,11 @@ def choice_from(rec: ClipRecord, score: float) -> ClipChoice:  # score: the cand
 
 def fetch(
     sb: Storyboard, indexes: list[int], source: ClipSource, brain: Brain, run: RunRecord,
-    exclude: dict[int, list[str]],
+    exclude: dict[int, list[str]], rerank: Rerank | None = None,
 ) -> Storyboard:
-    """(Re)choose clips for the given slots only; clips held by other slots are never reused."""
+    """(Re)choose clips for the given slots only; clips held by other slots are never reused. `rerank` re-orders
+    a slot's candidates by past performance (cutpilot.perf.rank) after the hard filters; a test variant then
+    takes its place further down (order_candidates)."""
     slots = list(sb.slots)
     held = {s.chosen.clip_id for s in slots if s.chosen and s.index not in indexes}
     cands: dict[int, list[Candidate]] = {}
@@ -125,6 +150,9 @@ def fetch(
         s = slots[i]
         ex = sorted(held | set(exclude.get(i, [])))
         hits, relaxed = search_slot(source, sb, s, ex, claimed)
+        if rerank is not None:
+            hits = rerank(s, hits)
+        hits = order_candidates(hits, s, sb.brief, len(slots))
         cands[i] = hits
         fresh = [h for h in hits if h.clip.clip_id not in claimed and h.relevance >= MIN_SCORE]
         if fresh:

@@ -66,6 +66,9 @@ class Brief(_Strict):
     must_avoid: list[str] = Field(default_factory=list, max_length=L.MAX_LIST_ITEMS)
     tone: str | None = Field(default=None, max_length=L.MAX_NAME_CHARS)
     formats: list[ClipFormat] = Field(default_factory=list, description="preferred footage formats")
+    variant: int = Field(default=0, ge=0, le=99, description=(
+        "test variant of the brief: 0 takes the top picks; k opens on the k-th best distinct hook (and, with "
+        "enough footage, draws the body shots further down the ranking), within every hard rule"))
 
 
 class ClipChoice(_Strict):
