@@ -100,6 +100,15 @@ def test_json_shapes(tmp_path: Path) -> None:
         assert (row.ad_id, row.impressions, row.plays, row.views_2s, row.variant_key) == ("1", 100, 80, 40, A)
 
 
+def test_meta_api_day_without_purchases_has_zero(tmp_path: Path) -> None:
+    f = tmp_path / "m.json"
+    day = {"date_start": "2026-12-01", "ad_name": f"n_{A}", "impressions": "50"}
+    f.write_text(json.dumps({"data": [{**day, "ad_id": "9", "actions": [{"action_type": "link_click", "value": "2"}]},
+                                      {**day, "ad_id": "8"}]}))
+    a, b = parse_file(f, "meta").rows
+    assert (a.conversions, a.revenue, b.conversions) == (0, None, None)  # no action_values asked for: unknown
+
+
 def test_bad_files_are_one_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"missing ad_id .*ad_name .*impressions"):
         parse_file(PERF / "bad.csv", "tiktok")
@@ -223,15 +232,43 @@ def test_report_json_shape_and_html(capsys: pytest.CaptureFixture[str], tmp_path
     assert "top hooks" in capsys.readouterr().out
 
 
-def test_insights_without_performance_data(capsys: pytest.CaptureFixture[str]) -> None:
+def test_insights_clusters_then_trends(capsys: pytest.CaptureFixture[str]) -> None:
+    from cutpilot.perf.model import DailyRow
     from index.library import Library
     from tests._library_data import all_records
 
+    recs = all_records()
+    recs[0] = recs[0].model_copy(update={"trend_tags": ["熬夜党"]})
     with Library.open(get_settings()) as lib:
-        lib.add(all_records())
+        lib.add(recs)
     capsys.readouterr()
     assert main(["insights", "--json", "--k-max", "4"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["clips"] == len(all_records()) and 1 <= res["k"] <= 4
+    assert res["clips"] == len(recs) and 1 <= res["k"] <= 4
     assert sum(c["size"] for c in res["clusters"]) == res["clips"] and all(c["name"] for c in res["clusters"])
     assert res["has_performance"] is False and "no performance data yet" in res["notes"][0]
+
+    # two variants: the late-night hook (trend tag 熬夜党) doubles its 3 s rate in the last week, the other holds
+    settings = get_settings()
+    late, steady = recs[0].clip_id, recs[3].clip_id
+    store.register_variants(settings, [_variant(A, late), _variant(B, steady)],
+                            _shots(A, late, recs[5].clip_id) + _shots(B, steady, recs[5].clip_id))
+    rows = []
+    for day, rate_a in ((dt.date(2026, 11, 1), 0.3), (dt.date(2026, 11, 2), 0.3), (dt.date(2026, 11, 20), 0.6),
+                        (dt.date(2026, 11, 21), 0.6)):
+        for key, rate in ((A, rate_a), (B, 0.5)):
+            rows.append(DailyRow(date=day, platform="oceanengine", ad_id=key, ad_name=f"x_{key}", impressions=2000,
+                                 plays=1000, views_3s=round(1000 * rate), clicks=20))
+    store.upsert_rows(settings, rows, platform="oceanengine", file="synthetic", sha256="0" * 64)
+    assert main(["insights", "--json", "--k-max", "4", "--recent-days", "7"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["has_performance"] is True and res["as_of"] == "2026-11-21"
+    tags = {t["tag"]: t for t in res["tags"]}
+    assert tags["熬夜党"]["movement"] == "rising" and tags["熬夜党"]["kind"] == "trend"
+    assert (tags["熬夜党"]["earlier_rate"], tags["熬夜党"]["recent_rate"]) == (0.3, 0.6)
+    assert tags["抗老"]["movement"] == "steady" and tags["抗老"]["kind"] == "stable"
+    ranked = [c for c in res["clusters"] if c["hook_rate"] is not None]
+    assert ranked and all(c["clips_with_data"] > 0 for c in ranked)
+    capsys.readouterr()
+    assert main(["insights", "--k-max", "3"]) == 0
+    assert "rising" in capsys.readouterr().out

@@ -378,6 +378,10 @@ def parse_records(records: Iterable[dict[str, Any]], platform: str, source: str 
                 continue
             if vals.get(f) is None:
                 vals[f] = round(frac * vals["plays"])
+        if platform == "meta":  # the API leaves out action types that did not happen: a listed day has 0 of them
+            for f, k in (("conversions", "actions"), ("revenue", "action_values")):
+                if vals.get(f) is None and isinstance(rec.get(k), list):
+                    vals[f] = 0 if f == "conversions" else 0.0
         name = str(rec.get(cols["ad_name"]) or "").strip()
         rows.append(DailyRow(date=day, platform=platform, ad_id=ad_id, ad_name=name,  # type: ignore[arg-type]
                              variant_key=parse_key(name), **vals))

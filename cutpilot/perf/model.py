@@ -18,7 +18,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from cutpilot.variantkey import parse as parse_key
 
 Platform = Literal["tiktok", "meta", "oceanengine", "qianchuan", "kuaishou"]
 PLATFORMS: tuple[str, ...] = get_args(Platform)
@@ -36,7 +38,7 @@ class DailyRow(BaseModel):
     platform: Platform
     ad_id: str
     ad_name: str = ""
-    variant_key: str | None = Field(default=None, description="parsed from ad_name by cutpilot.variantkey.parse")
+    variant_key: str | None = Field(default=None, description="parsed from ad_name when not given")
     impressions: int | None = None
     spend: float | None = None
     plays: int | None = Field(default=None, description="video starts (platforms' play / play actions)")
@@ -53,6 +55,13 @@ class DailyRow(BaseModel):
     clicks: int | None = None
     conversions: int | None = None
     revenue: float | None = None
+
+    @model_validator(mode="after")
+    def _key_from_name(self) -> DailyRow:
+        """A row built without a key gets the one its ad name carries (the name is what the platform echoes)."""
+        if self.variant_key is None and self.ad_name:
+            self.variant_key = parse_key(self.ad_name)
+        return self
 
     def checkpoints(self, duration_s: float | None = None) -> list[tuple[float, int]]:
         """(seconds into the ad, views that reached it) for every reported checkpoint, sorted by time.
