@@ -198,11 +198,10 @@ def test_transcript_text_is_escaped_in_html(env: Env) -> None:
     c = env.client
     rec = env.by_type("social_proof")
     assert c.get(f"/api/clips/{rec.clip_id}").json()["transcript"] == XSS  # JSON carries the data as it is
-    routes = {getattr(r, "path", "") for r in c.app.routes}  # type: ignore[attr-defined]
-    if "/library" not in routes:
-        pytest.skip("the library page is not in yet")
     page = c.get("/library", params={"q": "great build"})
-    assert page.status_code == 200
+    if page.status_code == 404:
+        pytest.skip("the library page is not in yet")
+    assert page.status_code == 200 and "great build" in page.text
     assert "<script>alert(" not in page.text and "&lt;script&gt;" in page.text
 
 

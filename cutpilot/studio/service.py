@@ -87,6 +87,7 @@ class Studio:
         self._library = library
         self._library_mutex = threading.Lock()
         self._plan_lock = threading.RLock()
+        self._preview_lock = threading.Lock()
         self._read_mutex = threading.Lock()
         self._reader: Any = None
         self._alt_cache: dict[tuple[str, str], dict[int, list[Any]]] = {}
@@ -515,7 +516,12 @@ class Studio:
             snap = self._snapshot(ad_id)
             if not snap.paused:
                 raise InputError(f"ad {ad_id} is not waiting for review")
-            turn = resume_chat(ad_id, answer, settings=self.settings, library=self._source(), tools=self.tools)
+            try:
+                turn = resume_chat(ad_id, answer, settings=self.settings, library=self._source(), tools=self.tools)
+            except CutpilotError as e:
+                self._say(ad_id, f"could not apply: {e.one_line()}", False, user=said)
+                self._continue(ad_id)
+                raise
         if turn.review is None:  # the answer finished the thread (it read as an approval)
             self._say(ad_id, "approved and rendered", True, user=said)
             return ReviseView(applied=True, message="approved and rendered", kind="approve",
@@ -528,6 +534,13 @@ class Studio:
         (self._ads_dir(ad_id) / "preview.mp4").unlink(missing_ok=True)  # the old draft no longer shows this cut
         return ReviseView(applied=applied, message=message, kind=ans.get("kind"), alternatives=alts,
                           storyboard=self._snapshot(ad_id).values.get("storyboard"))
+
+    def _continue(self, ad_id: str) -> None:
+        """A revision that failed midway left the thread between checkpoints: a plan job carries it back to the
+        review pause (status planning → review)."""
+        if not self._snapshot(ad_id).paused:
+            job_id = self.jobs_runner.submit("plan", {"ad_id": ad_id})
+            self.ledger.change("ad", ad_id, lambda d: d.update(job_id=job_id))
 
     def revise(self, ad_id: str, text: str) -> ReviseView:
         """A revision in words (zh or en); an approval in words starts the render like `approve`."""
@@ -591,7 +604,7 @@ class Studio:
         status, _ = self._status(doc)
         if status not in ("review", "done"):
             raise InputError(f"ad {ad_id} is {status}; a preview needs a planned storyboard")
-        with self._plan_lock:
+        with self._preview_lock:  # the renderer only: a preview does not wait for another ad's planning
             values = self._snapshot(ad_id).values or {}
             if not values.get("timeline"):
                 raise InputError(f"ad {ad_id} has no timeline yet")
