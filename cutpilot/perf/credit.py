@@ -206,21 +206,33 @@ LARGE_SHAPE = 200.0  # above it quantiles come from Cornish-Fisher (the exact CD
 
 
 def beta_ppf(q: float, a: float, b: float) -> float:
-    """The q-quantile of Beta(a, b): bisection of the exact CDF inside mean ± 12 sd, or Cornish-Fisher when both
-    a and b exceed LARGE_SHAPE."""
+    """The q-quantile of Beta(a, b): Cornish-Fisher when both a and b exceed LARGE_SHAPE, else safeguarded
+    Newton steps on the exact CDF from the moment guess (bisection whenever a step leaves the bracket)."""
     mean = a / (a + b)
     sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
+    n = a + b
+    skew = 2 * (b - a) * math.sqrt(n + 1) / ((n + 2) * math.sqrt(a * b))
+    kurt = 6 * ((a - b) ** 2 * (n + 1) - a * b * (n + 2)) / (a * b * (n + 2) * (n + 3))
+    guess = _cornish_fisher(q, mean, sd, skew, kurt)
     if min(a, b) > LARGE_SHAPE:
-        n = a + b
-        skew = 2 * (b - a) * math.sqrt(n + 1) / ((n + 2) * math.sqrt(a * b))
-        kurt = 6 * ((a - b) ** 2 * (n + 1) - a * b * (n + 2)) / (a * b * (n + 2) * (n + 3))
-        return min(1.0, max(0.0, _cornish_fisher(q, mean, sd, skew, kurt)))
-    lo, hi = max(0.0, mean - 12.0 * sd), min(1.0, mean + 12.0 * sd)
-    if beta_cdf(lo, a, b) > q:
-        lo = 0.0
-    if beta_cdf(hi, a, b) < q:
-        hi = 1.0
-    return _bisect(lambda x: beta_cdf(x, a, b), q, lo, hi, iters=48)
+        return min(1.0, max(0.0, guess))
+    lbeta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    lo, hi = 0.0, 1.0
+    x = guess if 0.0 < guess < 1.0 else mean
+    for _ in range(100):
+        f = beta_cdf(x, a, b) - q
+        if abs(f) < 1e-12:
+            break
+        if f < 0:
+            lo = x
+        else:
+            hi = x
+        pdf = math.exp((a - 1) * math.log(x) + (b - 1) * math.log1p(-x) - lbeta)
+        step = x - f / pdf if pdf > 0 else -1.0
+        x = step if lo < step < hi else 0.5 * (lo + hi)
+        if hi - lo < 1e-15:
+            break
+    return x
 
 
 def gamma_cdf(x: float, a: float) -> float:
@@ -565,7 +577,7 @@ def ridge_hold(d: HoldDesign, lam: float = RIDGE_LAMBDA) -> tuple[float, dict[st
     a_inv = np.linalg.pinv(a)
     beta = a_inv @ (zw.T @ d.y)
     resid = d.y - z @ beta
-    df = float(np.trace(z @ a_inv @ zw.T))
+    df = float(np.trace(a_inv @ (zw.T @ z)))  # trace of the hat matrix, without forming it
     sigma2_resid = float((w * resid ** 2).sum() / max(d.y.size - df, 1.0))
     p = np.clip(np.maximum(d.surviving, 0.5) / d.entering, 1e-9, 1.0)
     sigma2_binom = float(np.mean((1.0 - p) / (p * d.entering.mean())))

@@ -7,8 +7,8 @@ caller sorts by the new score. Two modes:
 - "mean" (make, chat): z of the posterior mean; a clip without data scores 0 (the library's average), so
   performance only moves proven clips up or down.
 - "thompson" (batch variants): z of one draw from the clip's posterior (a clip without data draws from the
-  population, z ~ N(0, 1)), and with probability `min_explore` (or as an `explore_plan` dictates) the best
-  untested candidate is lifted to the top, so new footage gets tried.
+  population, z ~ N(0, 1)), and with probability `min_explore` (or when a batch's `ExploreQuota` says so) the
+  best untested candidate is lifted to the top, so new footage gets tried.
 
 z is taken against the snapshot's own clips on each platform (their posterior means' mean and spread), combined
 across platforms weighted by the evidence (hook trials; equal weights for hold), and clipped to ±3.
@@ -35,6 +35,7 @@ Role = Literal["hook", "body", "any"]
 DEFAULT_WEIGHT = 0.1  # relevance is a cosine-like score in [0, 1]; ±2 z moves a clip by ±0.2
 MIN_EXPLORE = 0.2
 Z_CLIP = 3.0
+GROUP_SD_MIN = 0.5  # an untested clip's prior spread (in z) is never narrower than this
 
 
 @dataclass(frozen=True)
@@ -54,22 +55,34 @@ class _Pop:
     sd: float
 
 
-def explore_plan(n_variants: int, min_explore: float = MIN_EXPLORE, seed: int | None = None) -> list[bool]:
-    """Which of a batch's variants explore: exactly ceil(n · min_explore) of them (at least one when the share is
-    positive and n > 0), in a seeded random order."""
-    if not 0.0 <= min_explore <= 1.0:
-        raise InputError(f"min_explore must be within [0, 1], got {min_explore}")
-    k = min(n_variants, math.ceil(n_variants * min_explore - 1e-9))
-    plan = [True] * k + [False] * (n_variants - k)
-    np.random.default_rng(seed).shuffle(plan)
-    return plan
+class ExploreQuota:
+    """A batch's minimum exploration share: at least ceil(n · share) of its n variants open on an untested clip.
+    Thompson picks that already chose an untested clip count; a variant is forced to explore only when the
+    variants left could not meet the quota otherwise (so forcing never replaces exploration that happened)."""
+
+    def __init__(self, n_variants: int, share: float = MIN_EXPLORE) -> None:
+        if not 0.0 <= share <= 1.0:
+            raise InputError(f"min_explore must be within [0, 1], got {share}")
+        self.n = max(int(n_variants), 0)
+        self.need = min(self.n, math.ceil(self.n * share - 1e-9))
+        self.made = 0
+        self.explored = 0
+
+    def force_next(self) -> bool:
+        """The next variant must explore (pass as `explore=` to adjust / boost)."""
+        return self.need - self.explored >= self.n - self.made > 0
+
+    def record(self, explored: bool) -> None:
+        """The variant just made opened on an untested clip (or not)."""
+        self.made += 1
+        self.explored += bool(explored)
 
 
 class PerfRanker:
     """Performance z-scores from one credit snapshot."""
 
     def __init__(self, credits: Sequence[ClipCredit], snapshot_id: str | None, *, weight: float = DEFAULT_WEIGHT,
-                 platform: str | None = None) -> None:
+                 platform: str | None = None, groups: Mapping[str, object] | None = None) -> None:
         if weight < 0:
             raise InputError(f"performance weight must be >= 0, got {weight}")
         self.weight = float(weight)
@@ -88,12 +101,26 @@ class PerfRanker:
                 holds[c.platform].append(c.hold_effect)
         self._hook_pop = {p: _pop(v) for p, v in hooks.items()}
         self._hold_pop = {p: _pop(v) for p, v in holds.items()}
+        self._groups = dict(groups or {})
+        self._group_prior: dict[tuple[str, object], _Pop] = {}
+        for role in ("hook", "body"):
+            zs: dict[object, list[float]] = defaultdict(list)
+            for clip in self._by_clip:
+                g = self._groups.get(clip)
+                z = self._z_role(clip, role, "mean", None) if g is not None else None
+                if z is not None:
+                    zs[g].append(z)
+            for g, vals in zs.items():
+                if len(vals) >= 2:  # a group's tested clips say where its untested ones probably are
+                    k = len(vals)
+                    mean = float(np.mean(vals)) * k / (k + 1.0)  # shrunk toward the population (one pseudo-clip)
+                    self._group_prior[(role, g)] = _Pop(mean, max(float(np.std(vals)), GROUP_SD_MIN))
 
     # --- constructors -------------------------------------------------------------------------------------------
     @classmethod
-    def from_credits(cls, report: CreditReport, *, weight: float = DEFAULT_WEIGHT, platform: str | None = None
-                     ) -> PerfRanker:
-        return cls(report.clips, report.snapshot, weight=weight, platform=platform)
+    def from_credits(cls, report: CreditReport, *, weight: float = DEFAULT_WEIGHT, platform: str | None = None,
+                     groups: Mapping[str, object] | None = None) -> PerfRanker:
+        return cls(report.clips, report.snapshot, weight=weight, platform=platform, groups=groups)
 
     @classmethod
     def empty(cls) -> PerfRanker:
@@ -119,7 +146,7 @@ class PerfRanker:
         report = compute_credit(store.daily_rows(settings, platform=platform), shots,
                                 durations={v.variant_key: v.duration_s for v in variants if v.duration_s > 0},
                                 groups=groups, snapshot=snap)
-        return cls.from_credits(report, weight=weight, platform=platform)
+        return cls.from_credits(report, weight=weight, platform=platform, groups=groups)
 
     # --- scores -------------------------------------------------------------------------------------------------
     def has_data(self, clip_id: str, role: Role = "hook") -> bool:
@@ -128,17 +155,22 @@ class PerfRanker:
 
     def z(self, clip_id: str, *, role: Role = "hook", mode: Mode = "mean",
           rng: np.random.Generator | None = None) -> float:
-        """The clip's performance z-score (0 without data in mean mode; a N(0, 1) draw in Thompson mode)."""
+        """The clip's performance z-score. Without data: its group's prior (the group's tested clips, shrunk) or
+        the population's, N(0, 1): the mean in mean mode, a draw in Thompson mode."""
         if role == "any":
             parts = [self._z_role(clip_id, r, mode, rng) for r in ("hook", "body")]
             got = [p for p in parts if p is not None]
             if got:
                 return float(np.mean(got))
-            return float(_rng(rng).standard_normal()) if mode == "thompson" else 0.0
+            return self._z_prior(clip_id, "hook", mode, rng)
         z = self._z_role(clip_id, role, mode, rng)
-        if z is None:
-            return float(_rng(rng).standard_normal()) if mode == "thompson" else 0.0
-        return z
+        return self._z_prior(clip_id, role, mode, rng) if z is None else z
+
+    def _z_prior(self, clip_id: str, role: Role, mode: Mode, rng: np.random.Generator | None) -> float:
+        prior = self._group_prior.get((role, self._groups.get(clip_id)), _Pop(0.0, 1.0))
+        if mode == "mean":
+            return prior.mean
+        return float(np.clip(_rng(rng).normal(prior.mean, prior.sd), -Z_CLIP, Z_CLIP))
 
     def _z_role(self, clip_id: str, role: Role, mode: Mode, rng: np.random.Generator | None) -> float | None:
         num = den = 0.0
