@@ -269,7 +269,24 @@ def text(rep: PerfReport) -> str:
         for rv in ch.revised[:8]:
             diffs = ", ".join(f"{f} {a}→{b}" for f, (a, b) in rv.changes.items())
             out.append(f"  {rv.date} {rv.platform} {rv.ad_id}: {diffs}")
+        for ad in ch.ads[:12]:
+            out.append(f"  {ad.platform} {ad.ad}: {_delta(ad)}")
     return "\n".join(out)
+
+
+def _num(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0f}" if float(x).is_integer() else f"{x:.2f}"
+
+
+def _delta(ad: AdChange) -> str:
+    """The totals that moved, before → after (rates as percentages)."""
+    parts = []
+    for f in ("impressions", "plays", "hook_rate", "ctr", "clicks", "conversions", "spend", "revenue"):
+        a, b = ad.before.get(f), ad.after.get(f)
+        if a != b:
+            fa, fb = (_pct(a), _pct(b)) if f in ("hook_rate", "ctr") else (_num(a), _num(b))
+            parts.append(f"{f} {fa}→{fb}")
+    return ", ".join(parts) or "unchanged"
 
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
@@ -341,6 +358,8 @@ def to_html(rep: PerfReport) -> str:
         body.append(table(("date", "platform", "ad id", "re-stated"),
                           ((rv.date, rv.platform, rv.ad_id,
                             ", ".join(f"{f} {a}→{b}" for f, (a, b) in rv.changes.items())) for rv in ch.revised)))
+        body.append(table(("platform", "ad", "totals before → after"),
+                          ((ad.platform, ad.ad, _delta(ad)) for ad in ch.ads)))
     style = ("body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}.note{color:#a60}")
     return (f'<!doctype html><html lang="en"><meta charset="utf-8"><title>cutpilot perf report</title>'
