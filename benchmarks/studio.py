@@ -15,7 +15,8 @@ annotations; hash text embedder, so no model weights), then, in the same run and
       request's card update, through FastAPI's TestClient
 
 Every row: wall seconds, ratio to the full re-render (a), peak RSS of this process and its ffmpeg children
-(sampled from /proc every 20 ms). Target on 2 cores: a swap is playable in ≤ 2 s.
+(sampled from /proc every 30 ms), CPU seconds (this process + its children:
+less moved by other load than wall time). Target on 2 cores: a swap is playable in ≤ 2 s.
 
     .venv/bin/python benchmarks/studio.py [--repeats 5] [--final-quality draft] [--json out.json]
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -48,27 +50,37 @@ SLOT = 1  # "slot 2" on the Make screen
 
 
 # --- measurement --------------------------------------------------------------------------------------------------
+def _kids(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(x) for x in fh.read().split()]
+    except OSError:
+        pass
+    return out
+
+
 def _tree_rss(root: int) -> int:
-    """RSS (bytes) of root and all its descendants, from /proc."""
-    kids: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    """RSS (bytes) of root and all its descendants; walks only the tree (`/proc/<pid>/task/*/children`), so a
+    sample costs well under a millisecond and does not take CPU from the 2 cores being measured."""
     page = os.sysconf("SC_PAGE_SIZE")
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as fh:
-                parts = fh.read().rsplit(")", 1)[1].split()
-            kids.setdefault(int(parts[1]), []).append(int(d))
-            rss[int(d)] = int(parts[21]) * page
-        except (OSError, IndexError, ValueError):
-            continue
     total, stack = 0, [root]
     while stack:
         p = stack.pop()
-        total += rss.get(p, 0)
-        stack += kids.get(p, [])
+        try:
+            with open(f"/proc/{p}/statm") as fh:
+                total += int(fh.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+        stack += _kids(p)
     return total
+
+
+def _cpu() -> float:
+    """CPU seconds of this process (all threads) and its finished children (every ffmpeg / ffprobe run)."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
 
 class Rows:
@@ -83,16 +95,18 @@ class Rows:
         done = threading.Event()
 
         def sample() -> None:
-            while not done.wait(0.02):
+            while not done.wait(0.03):
                 peak[0] = max(peak[0], _tree_rss(os.getpid()))
 
         th = threading.Thread(target=sample, daemon=True)
         th.start()
+        c0 = _cpu()
         t0 = time.perf_counter()
         try:
             yield row
         finally:
             row.setdefault("wall_s", time.perf_counter() - t0)
+            row.setdefault("cpu_s", _cpu() - c0)
             done.set()
             th.join()
             row["rss_mb"] = max(peak[0], _tree_rss(os.getpid())) / 1e6
@@ -279,7 +293,7 @@ def main() -> None:
             break
         refused.append(f"{cand[:8]}: {answer.get('kind')}: {answer.get('message')} ({replan:.2f} s)")
     if refused:
-        rows.rows.append({"name": "planner refusals", "wall_s": 0.0, "rss_mb": 0.0, "repeat": True,
+        rows.rows.append({"name": "planner refusals", "wall_s": 0.0, "cpu_s": 0.0, "rss_mb": 0.0, "repeat": True,
                           "note": "swap refused before one applied: " + "; ".join(refused)})
     if tl1 is not None:
         print(f"  planner swap to {clip_id[:8]}: {r['segments']} segments, shot lengths (ms) "
@@ -311,7 +325,7 @@ def main() -> None:
     for k in range(a.repeats):
         for n in fresh:
             (cache / n).unlink(missing_ok=True)
-        with rows.timed(f"(c) renderer only: one-slot swap preview #{k + 1}", repeat=True) as r:
+        with rows.timed(f"(c) renderer only: one-slot swap preview #{k + 1}", repeat=True, rep=True) as r:
             res = render_preview(tl_keep, work / "keep.mp4", settings=settings, cache_dir=cache)
             r.update(segments=f"{res.segments_rendered}/{res.segments_total}", timings=res.timings)
         walls.append(r["wall_s"])
@@ -355,19 +369,23 @@ def main() -> None:
           f"{load1[0]:.2f}; ingest {ingest_s:.1f} s (setup, untimed); preview {check['size']} "
           f"{check['vcodec']}/{check['acodec']} {check['duration_s']:.3f} s")
     print()
-    print("| step | wall s | × full re-render | full re-render ÷ this | segments | peak RSS MB |")
-    print("|---|---|---|---|---|---|")
+    base_cpu = next(x["cpu_s"] for x in rows.rows if x.get("baseline"))
+    print("| step | wall s | × full re-render (wall) | CPU s | × full re-render (CPU) | segments encoded | "
+          "peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+
+    def line(name: str, wall: float, cpu: float | None, segs: Any, rss: float) -> None:
+        c = f"{cpu:.2f} | {cpu / base_cpu:.3f}" if cpu is not None else "– | –"
+        print(f"| {name} | {wall:.2f} | {wall / base:.3f} | {c} | {segs or '–'} | {rss:.0f} |")
+
     for row in rows.rows:
-        if row.get("repeat"):
-            continue
-        print(f"| {row['name']} | {row['wall_s']:.2f} | {row['wall_s'] / base:.3f} | {base / row['wall_s']:.1f}× | "
-              f"{row.get('segments', '–')} | {row['rss_mb']:.0f} |")
-    if walls:
-        med = statistics.median(walls)
-        reps = [x for x in rows.rows if x.get("repeat")]
-        print(f"| (c) renderer only, median of {len(walls)} (min {min(walls):.2f}, max {max(walls):.2f}) | "
-              f"{med:.2f} | {med / base:.3f} | {base / med:.1f}× | {reps[0].get('segments')} | "
-              f"{max(x['rss_mb'] for x in reps):.0f} |")
+        if not row.get("repeat"):
+            line(row["name"], row["wall_s"], row.get("cpu_s"), row.get("segments"), row["rss_mb"])
+    reps = [x for x in rows.rows if x.get("rep")]
+    if reps:
+        line(f"(c) renderer only, one-slot swap: median of {len(walls)} (wall {min(walls):.2f}–{max(walls):.2f})",
+             statistics.median(walls), statistics.median(x["cpu_s"] for x in reps), reps[0].get("segments"),
+             max(x["rss_mb"] for x in reps))
     print()
     for row in rows.rows:
         if row.get("timings") and not row.get("repeat"):
@@ -403,6 +421,8 @@ def run_app(rows: Rows, settings: Any, lib: Any, fallback: list[str]) -> str:
         return f"skipped: the studio app is not there ({e})"
     from fastapi.testclient import TestClient
 
+    from cutpilot.timeline import Timeline
+
     studio = Studio(settings, planner="offline", library=lib)
     how = "render_preview" if "render_preview" in inspect.getsource(Studio.preview) else "render (full size, draft)"
     try:
@@ -427,6 +447,7 @@ def run_app(rows: Rows, settings: Any, lib: Any, fallback: list[str]) -> str:
             alts = [c.clip_id for c in view.shots[SLOT].alternates] or list(fallback)
             alts = [c for c in alts if c not in on_screen] + [c for c in alts if c in on_screen]
             applied = False
+            tl_a = Timeline.model_validate(studio._snapshot(ad_id).values["timeline"])
             for cand in alts[:4]:
                 with rows.timed("(d) POST /make/{ad_id}/shots/1/swap (card update)") as r:
                     resp = client.post(f"/make/{ad_id}/shots/{SLOT}/swap", data={"clip_id": cand},
@@ -435,17 +456,19 @@ def run_app(rows: Rows, settings: Any, lib: Any, fallback: list[str]) -> str:
                 msgs = studio.ad(ad_id).messages
                 applied = bool(msgs and msgs[-1].applied)
                 if applied:
-                    swap_s = r["wall_s"]
+                    swap_s, swap_cpu = r["wall_s"], r["cpu_s"]
                     break
                 r["name"] += " (refused)"
                 r["repeat"] = True
                 r["note"] = f"studio swap to {cand[:8]} refused: {msgs[-1].text if msgs else '?'}"
             if not applied:
                 return f"page load timed; no alternate swap applied ({len(alts)} alternates); preview via {how}"
+            tl_b = Timeline.model_validate(studio._snapshot(ad_id).values["timeline"])
             with rows.timed("(d) GET /make/{ad_id}/preview.mp4 (after the swap)") as r:
                 r["status"] = client.get(f"/make/{ad_id}/preview.mp4").status_code
             rows.rows.append({"name": "(d) studio: swap request → playable preview (card + preview)",
-                              "wall_s": swap_s + r["wall_s"], "rss_mb": r["rss_mb"]})
+                              "wall_s": swap_s + r["wall_s"], "cpu_s": swap_cpu + r["cpu_s"], "rss_mb": r["rss_mb"],
+                              "segments": f"{changed_segments(tl_a, tl_b)} changed"})
             bad = [x for x in rows.rows if x["name"].startswith("(d)") and x.get("status", 200) >= 400]
             return (f"FastAPI TestClient, in process; Studio.preview uses {how}"
                     + (f"; HTTP errors: {[(x['name'], x['status']) for x in bad]}" if bad else ""))

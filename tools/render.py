@@ -14,7 +14,9 @@ Preview (`render_preview`): the studio plays the assembled cut after every swap,
 segment plan at half size (540×960 for 9:16) in draft x264, keyed like the final's segments (a swapped slot
 re-encodes only its own segment), joined by stream copy, `+faststart`. Its audio is the final's cached mix when
 one exists (identical bytes), else a cheap mix: one loudness measurement, one gain, a sample-peak limiter and
-the fast AAC coder (the final's iterated true-peak pass and two-loop AAC cost about 3 s for 30 s).
+the fast AAC coder (the final's iterated true-peak pass and two-loop AAC cost about 3 s for 30 s). Preview
+files are renamed into place without fsync (atomic, not durable) and handed out as hard links: on this disk
+one fsync costs ~0.2 s, and a swap wrote four.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -504,6 +508,54 @@ def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache
     return out, lufs, tp
 
 
+# --- preview files: atomic, not durable ------------------------------------------------------------------------
+@contextlib.contextmanager
+def _writing(path: Path, durable: bool) -> Iterator[Path]:
+    """A temp to write, renamed over `path` on success. Durable (final renders): fsynced first, via
+    cutpilot.atomic. Not durable (previews): renamed only — a kill still never leaves a partial file under the
+    name, and an fsync costs ~0.2 s here, four of them most of a swap's budget; a power cut may lose a preview
+    entry, and an empty one is treated as missing (`_ready`)."""
+    if durable:
+        with atomic.replacing(path) as tmp:
+            yield tmp
+        return
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic.temp_path(dest)
+    try:
+        yield tmp
+        if not _ready(tmp):
+            raise RenderError(f"nothing was written for {dest.name}", item_id="mux")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _ready(path: Path) -> bool:
+    """A cache entry that can be used: there and not empty."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _publish(src: Path, dest: Path, durable: bool) -> None:
+    """Put a finished cache file at `dest`: a durable copy for a final render, a hard link (no bytes written,
+    atomic by rename) for a preview, a plain copy when the link is refused (another filesystem)."""
+    if durable:
+        atomic.copy_file(src, dest)
+        return
+    tmp = atomic.temp_path(dest)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 # --- preview audio --------------------------------------------------------------------------------------------
 def preview_audio_entry(tl: Timeline, total_samples: int, cache: Path) -> Path:
     """The cache file of a timeline's cheap preview mix (same inputs as `audio_entry`, its own name)."""
@@ -518,7 +570,7 @@ def render_audio_preview(tl: Timeline, probes: dict[str, Any], total_samples: in
     import numpy as np
 
     out = preview_audio_entry(tl, total_samples, cache)
-    if out.exists():
+    if _ready(out):
         return out, None, None
     args, any_audio = _audio_graph(tl, probes, total_samples)
     raw = atomic.temp_path(out.with_suffix(".mix.f32"))
@@ -535,7 +587,7 @@ def render_audio_preview(tl: Timeline, probes: dict[str, Any], total_samples: in
     pcm = atomic.temp_path(out.with_suffix(".norm.f32"))
     try:
         x.astype(np.float32).tofile(pcm)
-        with atomic.replacing(out) as tmp:
+        with _writing(out, durable=False) as tmp:
             run_ffmpeg(["-f", "f32le", "-ar", str(SR), "-ac", "2", "-i", str(pcm), "-c:a", "aac", "-aac_coder", "fast",
                         "-b:a", "128k", str(tmp)], item_id="audio", what="audio encode failed", ffmpeg=settings.ffmpeg)
     finally:
@@ -644,15 +696,17 @@ def _render(timeline: Timeline, out: Path, *, settings: Settings, quality: str, 
     used = _cache_use(timeline, segs, caps + labels, card_pngs, final, total_samples, cache, audio_file)
     timings["plan_s"] = time.perf_counter() - t0 - timings["probe_s"]
     out.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        atomic.copy_file(final, out)
-        meta = json.loads(final.with_suffix(".json").read_text()) if final.with_suffix(".json").exists() else {}
+    if _ready(final):
+        _publish(final, out, durable=not preview)
+        meta: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            meta = json.loads(final.with_suffix(".json").read_text())
         timings["total_s"] = time.perf_counter() - t0
         return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=True,
                             segments_rendered=0, segments_total=len(segs), audio_lufs=meta.get("lufs"),
                             audio_true_peak_db=meta.get("tp"), cache_dir=str(cache), cache_files=used, aigc=aigc,
                             preview=preview, timings=timings)
-    todo = [s for s in segs if s.path is not None and not s.path.exists()]
+    todo = [s for s in segs if s.path is not None and not _ready(s.path)]
     jobs = max(1, min(len(todo), settings_jobs(settings)))
     audio_fn = render_audio_preview if cheap_audio else render_audio
     with _progress(progress, len(todo) + 1) as p, ThreadPoolExecutor(max_workers=jobs + 1) as pool:
@@ -662,7 +716,7 @@ def _render(timeline: Timeline, out: Path, *, settings: Settings, quality: str, 
         seg_pool = ThreadPoolExecutor(max_workers=jobs)
         t_seg = time.perf_counter()
         futures = [seg_pool.submit(_encode_segment, timeline, seg, caps, labels, card_pngs, cache, probes, quality,
-                                   settings) for seg in todo]
+                                   settings, not preview) for seg in todo]
         try:
             for fut in futures:
                 fut.result()
@@ -678,7 +732,7 @@ def _render(timeline: Timeline, out: Path, *, settings: Settings, quality: str, 
         lst = atomic.temp_path(cache / f"concat-{final_key}.txt")
         try:
             lst.write_text("".join(concat_line(s.path) for s in segs if s.path is not None), encoding="utf-8")
-            with atomic.replacing(final) as tmp_final:
+            with _writing(final, durable=not preview) as tmp_final:
                 tags = ["-metadata", f"comment={MP4_TAG}"]
                 flags = "+faststart"
                 if label is not None:  # custom keys survive the mp4 muxer only with use_metadata_tags
@@ -689,9 +743,10 @@ def _render(timeline: Timeline, out: Path, *, settings: Settings, quality: str, 
                            item_id="mux", what="final mux failed", ffmpeg=settings.ffmpeg)
         finally:
             lst.unlink(missing_ok=True)
-        atomic.write_text(final.with_suffix(".json"), json.dumps({"lufs": lufs, "tp": tp}))
+        with _writing(final.with_suffix(".json"), durable=not preview) as tmp_meta:
+            tmp_meta.write_text(json.dumps({"lufs": lufs, "tp": tp}), encoding="utf-8")
         timings["mux_s"] = time.perf_counter() - t_mux
-    atomic.copy_file(final, out)
+    _publish(final, out, durable=not preview)
     timings["total_s"] = time.perf_counter() - t0
     return RenderResult(path=out, duration_s=total_frames / fps, wall_s=time.perf_counter() - t0, cached=False,
                         segments_rendered=len(todo), segments_total=len(segs), audio_lufs=lufs,
@@ -788,11 +843,11 @@ def settings_jobs(settings: Settings) -> int:
 
 def _encode_segment(tl: Timeline, seg: _Seg, caps: list[CaptionImage], labels: list[CaptionImage],
                     card_pngs: dict[str, Path], cache: Path, probes: dict[str, Any], quality: str,
-                    settings: Settings) -> None:
+                    settings: Settings, durable: bool = True) -> None:
     assert seg.path is not None
     item_id = "+".join(i.id for i in seg.items) or "gap"
     args = _segment_graph(tl, seg, caps, labels, card_pngs, cache, probes, quality)
-    with atomic.replacing(seg.path) as tmp:
+    with _writing(seg.path, durable) as tmp:
         run_ffmpeg([*args, str(tmp)], item_id=item_id, what="segment encode failed", ffmpeg=settings.ffmpeg)
 
 
