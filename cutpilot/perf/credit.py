@@ -517,8 +517,8 @@ class HoldDesign:
 def hold_design(totals: Iterable[VariantTotals], lays: Mapping[str, Sequence[tuple[float, float, str]]],
                 durations: Mapping[str, float], start_s: float) -> HoldDesign:
     """Intervals between consecutive checkpoints from `start_s` (the hook's checkpoint) to the end, using only
-    checkpoints every row of the variant reported; a count that rises is treated as no loss (ratio capped at 1),
-    a zero survivor count as half a viewer."""
+    checkpoints every row of the variant reported; a count that rises is read as no loss (the running minimum
+    is kept), a zero survivor count as half a viewer."""
     rows_x: list[dict[str, float]] = []
     lengths: list[float] = []
     ys: list[float] = []
@@ -535,19 +535,18 @@ def hold_design(totals: Iterable[VariantTotals], lays: Mapping[str, Sequence[tup
         for sec, v in pts:
             if merged and sec - merged[-1][0] < MIN_INTERVAL_S:
                 continue
-            merged.append((sec, v))
+            merged.append((sec, min(v, merged[-1][1]) if merged else v))  # survival never rises
         for (t0, n0), (t1, n1) in itertools.pairwise(merged):
             if n0 <= 0:
                 continue
             secs = on_screen(lay, t0, t1)
             if not secs:
                 continue
-            n1c = min(n1, n0)
             rows_x.append(secs)
             lengths.append(t1 - t0)
-            ys.append(math.log((n1c if n1c > 0 else 0.5) / n0))
+            ys.append(math.log((n1 if n1 > 0 else 0.5) / n0))
             enter.append(n0)
-            surv.append(n1c)
+            surv.append(n1)
     clips = sorted({c for r in rows_x for c in r})
     col = {c: j for j, c in enumerate(clips)}
     x = np.zeros((len(rows_x), len(clips)))
