@@ -241,7 +241,7 @@ def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, pl
         return res
 
     results: list[dict[str, Any]] = []
-    with FrontDoor(settings, library, planner=planner, tools=tools) as door:  # type: ignore[arg-type]
+    with FrontDoor(settings, library, planner=planner, tools=tools, perf_mode="thompson") as door:  # type: ignore[arg-type]
         if jobs > 1:
             with ThreadPoolExecutor(max_workers=jobs) as ex:
                 results = list(ex.map(lambda v: one(door, v), variants))

@@ -170,6 +170,10 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
         strict: Annotated[bool, typer.Option("--strict", help="fail on any claim the ad may not make (ad law, "
                                              "banned claims, efficacy without evidence) instead of fixing it")] = False,
+        variants: Annotated[int, typer.Option("--variants", min=1, max=20, help="N test variants (distinct hooks), "
+                                              "each with a variant key; writes manifest.csv + shots.csv")] = 1,
+        no_perf: Annotated[bool, typer.Option("--no-perf", help="rank by relevance only, ignoring imported ad "
+                                              "performance")] = False,
     ) -> None:
         """Brief → ad.mp4, storyboard.json, timeline.json, captions.srt, timeline.otio, run.json."""
         from agent.brief import precheck
@@ -180,9 +184,43 @@ def register(app: typer.Typer) -> None:
         check_out(out, force)
         base = _base(duration, aspect, product, lang)
         settings = get_settings()
+        if no_perf:
+            settings = settings.model_copy(update={"perf": False})
+        if variants > 1:
+            _make_variants(brief, base, variants, out, settings, planner, quality, not no_render, strict)
+            return
         with _front_door(settings, planner) as door:
             r = door.make(brief, out_dir=out, render=not no_render, quality=quality, base=base, strict=strict)
         _print_result(r, as_json)
+
+    def _make_variants(brief: str, base: Any, n: int, out: Path, settings: Any, planner: Any, quality: Any,
+                       render: bool, strict: bool) -> None:
+        """`make --variants N`: a one-row batch (its brief.yaml is kept in the folder, so the run can be repeated
+        or resumed with `cutpilot batch`)."""
+        import yaml
+
+        from agent.batch import run_batch
+        from cutpilot.atomic import write_text
+
+        row: dict[str, Any] = {"id": "ad", "brief": brief, "variants": n, "strict": strict}
+        if base is not None:
+            row.update({k: v for k, v in base.model_dump(mode="json").items()
+                        if k in ("duration_s", "aspect", "product", "lang") and v is not None
+                        and v != type(base).model_fields[k].default})
+        out.mkdir(parents=True, exist_ok=True)
+        spec = out / "brief.yaml"
+        write_text(spec, yaml.safe_dump({"briefs": [row]}, allow_unicode=True, sort_keys=False))
+        lib = _open_library(settings)
+        try:
+            s = run_batch(spec, settings=settings, library=lib, out_dir=out, planner=planner, render=render,
+                          quality=quality, progress=True)
+        finally:
+            lib.close()
+        print(f"{s['ok'] + s['skipped']} of {n} variants → {s['manifest']}")
+        for r in s["results"]:
+            print(f"  {r.get('variant_key', '-'):10} {r['status']:8} {r.get('ad_name') or r.get('error', '')}")
+        if s["failed"]:
+            raise typer.Exit(1)
 
     @app.command("chat")
     def chat_cmd(
@@ -235,13 +273,17 @@ def register(app: typer.Typer) -> None:
         quality: Annotated[Quality, typer.Option("--quality")] = "draft",
         planner: Annotated[PlannerName | None, Planner] = None,
         no_render: Annotated[bool, typer.Option("--no-render")] = False,
+        no_perf: Annotated[bool, typer.Option("--no-perf", help="rank by relevance only")] = False,
     ) -> None:
-        """Every brief × variants matrix; fail-and-continue; re-run to resume; writes summary.json."""
+        """Every brief × variants matrix; fail-and-continue; re-run to resume; writes summary.json, manifest.csv
+        (variant keys and platform ad names) and shots.csv."""
         from agent.batch import run_batch
         from cutpilot.settings import get_settings
 
         check_out(out, force)
         settings = get_settings()
+        if no_perf:
+            settings = settings.model_copy(update={"perf": False})
         lib = _open_library(settings)
         try:
             s = run_batch(file, settings=settings, library=lib, out_dir=out, planner=planner, render=not no_render,

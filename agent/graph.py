@@ -8,6 +8,7 @@ can resume any thread from the sqlite checkpoint. Nodes are module-level functio
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sqlite3
 import time
@@ -61,6 +62,8 @@ class Deps:
     tools: Toolbox | None = None
     min_score: float = MIN_SCORE
     products: ProductBook = field(default_factory=lambda: ProductBook([]))
+    perf: Any = None  # cutpilot.perf.rank.PerfRanker over the latest import; None: relevance only
+    perf_mode: str = "mean"  # make / chat: the posterior mean; batch test variants: "thompson"
 
     def __post_init__(self) -> None:
         if self.tools is None:
@@ -288,6 +291,21 @@ def storyboard(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             "music": None, "run": run.model_dump(mode="json")}
 
 
+def _ranking(deps: Deps, brief: Brief, run: RunRecord, thread_id: str) -> steps.Rerank | None:
+    """The performance re-ranking of this run, recorded in run.json (None before any import or with --no-perf).
+    Test variant k of a batch explores (lifts footage with no data) when k % round(1 / share) == 1: at least one in
+    every five variants at the default share, from the second on, so the first stays the best bet."""
+    ranker = deps.perf
+    if ranker is None or not getattr(ranker, "snapshot_id", None):
+        return None
+    mode = deps.perf_mode if deps.perf_mode in ("mean", "thompson") else "mean"
+    period = max(1, round(1 / deps.settings.perf_explore)) if deps.settings.perf_explore > 0 else 0
+    explore = mode == "thompson" and period > 0 and brief.variant % period == min(1, period - 1)
+    seed = int(hashlib.sha256(thread_id.encode()).hexdigest()[:8], 16)
+    run.ranking = {**ranker.record(mode, seed), "explore": explore}
+    return steps.perf_rerank(ranker, mode=mode, seed=seed, explore=explore)
+
+
 @timed("fetch")
 def fetch(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     """(Re)choose clips for the dirty slots only; a locked slot keeps what it has."""
@@ -297,11 +315,13 @@ def fetch(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     exclude = {int(k): v for k, v in (state.get("exclude") or {}).items()}
     idx = [i for i in state.get("dirty_fetch") or [] if i < len(sb.slots) and not sb.slots[i].locked]
     if idx:
+        rerank = _ranking(deps, sb.brief, run, str(run.thread_id))
+
         def primary(b: Brain) -> Storyboard:
-            return steps.fetch(sb, idx, deps.source, b, run, exclude)
+            return steps.fetch(sb, idx, deps.source, b, run, exclude, rerank)
 
         sb = _fallback(deps, run, "fetch", primary,
-                       lambda: steps.fetch(sb, idx, deps.source, OFFLINE, run, exclude))
+                       lambda: steps.fetch(sb, idx, deps.source, OFFLINE, run, exclude, rerank))
         slots = list(sb.slots)
         for i in idx:
             c = slots[i].chosen

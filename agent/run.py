@@ -19,7 +19,7 @@ from agent.graph import Deps, build_graph, open_checkpointer
 from agent.runrecord import RunRecord
 from agent.sources import ClipSource, LibrarySource
 from agent.toolbox import Toolbox
-from cutpilot.errors import InputError, NotFoundError
+from cutpilot.errors import CutpilotError, InputError, NotFoundError
 from cutpilot.outdir import claim
 from cutpilot.settings import Settings
 from cutpilot.storyboard import Brief, Storyboard
@@ -134,8 +134,11 @@ class FrontDoor:
     one front door can be resumed by another, in this or a later process. Use it as a context manager."""
 
     def __init__(self, settings: Settings, library: Any = None, *, planner: Planner | None = None,
-                 brain: Brain | None = None, tools: Toolbox | None = None, checkpointer: Any = None) -> None:
+                 brain: Brain | None = None, tools: Toolbox | None = None, checkpointer: Any = None,
+                 perf_mode: str = "mean") -> None:
         self.settings = settings
+        self.perf_mode = perf_mode  # "thompson" for batch test variants (cutpilot.perf.rank)
+        self._ranker: Any = None
         self.source = _source(library)
         self.planner = planner
         self.brain = brain
@@ -166,7 +169,24 @@ class FrontDoor:
         if self.source is None:
             raise InputError("this front door has no library: open it with one to plan")
         return Deps(settings=self.settings, source=self.source, brain=brain, tools=self.tools,
-                    products=load_book(self.settings))
+                    products=load_book(self.settings), perf=self.ranker(), perf_mode=self.perf_mode)
+
+    def ranker(self) -> Any:
+        """Performance ranking over the home's latest import (read once per front door); None when turned off
+        (settings.perf, `--no-perf`) or before the first `cutpilot perf import`."""
+        if not self.settings.perf:
+            return None
+        if self._ranker is None:
+            from cutpilot.perf.rank import PerfRanker
+
+            try:
+                self._ranker = PerfRanker.from_store(self.settings, weight=self.settings.perf_weight)
+            except (CutpilotError, OSError, ValueError) as e:
+                import warnings
+
+                warnings.warn(f"performance ranking off: {e}", stacklevel=2)
+                self._ranker = PerfRanker.empty()
+        return self._ranker if self._ranker.snapshot_id else None
 
     def _brain(self, planner: Planner | None = None) -> Brain:
         return self.brain or choose_brain(self.settings, planner or self.planner)

@@ -43,6 +43,8 @@ class RunRecord(BaseModel):
     started_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     nodes: list[NodeTiming] = Field(default_factory=list)
     searches: list[SearchLog] = Field(default_factory=list)
+    ranking: dict[str, Any] | None = Field(default=None, description="the performance snapshot and mode the search "
+                                           "ranking used (cutpilot.perf.rank); None: relevance only")
     warnings: list[str] = Field(default_factory=list)
     fallbacks: list[Fallback] = Field(default_factory=list)
     generated: list[dict[str, Any]] = Field(default_factory=list)

@@ -97,6 +97,23 @@ def search_slot(
 Rerank = Callable[[Slot, list[Candidate]], list[Candidate]]
 
 
+def perf_rerank(ranker: Any, *, mode: str, seed: int, explore: bool) -> Rerank:
+    """A slot's candidates in the order of relevance + w · z(performance) (hook credit for the hook, hold credit
+    for the body). Only the order moves: relevance, the MIN_SCORE gate and every filter stay as found, so
+    performance never lets in a clip the rules kept out."""
+    def rerank(slot: Slot, hits: list[Candidate]) -> list[Candidate]:
+        if not hits:
+            return hits
+        role = "hook" if slot.role == SlotRole.hook else "body"
+        boost = ranker.boost([h.clip.clip_id for h in hits], mode=mode, seed=seed + slot.index, role=role,
+                             relevance=[h.relevance for h in hits], explore=explore and role == "hook")
+        order = sorted(range(len(hits)), key=lambda i: (-(hits[i].relevance + boost.get(hits[i].clip.clip_id, 0.0)),
+                                                        i))
+        return [hits[i] for i in order]
+
+    return rerank
+
+
 def order_candidates(hits: list[Candidate], slot: Slot, brief: Brief, n_slots: int) -> list[Candidate]:
     """Test variant k of a brief (Brief.variant) opens on the k-th best distinct hook candidate (the k better
     ones move to the end of the list); a body slot moves

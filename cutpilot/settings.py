@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     api_token: str | None = Field(default=None, description="bearer token every studio route requires when set; "
                                   "required to bind anything but loopback")
     max_upload_mb: float = Field(default=2048.0, gt=0, description="largest studio upload, per file, MB")
+    perf: bool = Field(default=True, description="rank clips by imported ad performance (`cutpilot perf import`); "
+                       "`--no-perf` or CUTPILOT_PERF=0 turns it off")
+    perf_weight: float = Field(default=0.1, ge=0.0, le=1.0, description="w in relevance + w · z(performance)")
+    perf_explore: float = Field(default=0.2, ge=0.0, le=1.0, description="share of batch test variants that try "
+                                "footage with no performance data yet")
 
     @property
     def llm_configured(self) -> bool:
