@@ -45,8 +45,8 @@ def _file_label(name: str) -> str:
 
 
 def _files_of(job: JobView) -> list[tuple[str, float, str]]:
-    """Per-file progress rows of an ingest job, when its result carries them (name, fraction, note)."""
-    files = job.result.get("files") if isinstance(job.result, dict) else None
+    """Per-file rows of a finished ingest job (name, fraction, note), from its result's file statuses."""
+    files = job.result.get("rows") or job.result.get("files") if isinstance(job.result, dict) else None
     rows: list[tuple[str, float, str]] = []
     if isinstance(files, dict):
         files = [{"name": k, **(v if isinstance(v, dict) else {"progress": v})} for k, v in files.items()]
@@ -57,10 +57,11 @@ def _files_of(job: JobView) -> list[tuple[str, float, str]]:
             continue
         name = str(f.get("name") or f.get("file") or f.get("path") or "?")
         try:
-            frac = min(1.0, max(0.0, float(f.get("progress", 1.0 if f.get("status") == "done" else 0.0))))
+            frac = min(1.0, max(0.0, float(f.get("progress", 0.0 if f.get("status") == "failed" else 1.0))))
         except (TypeError, ValueError):
             frac = 0.0
-        note = str(f.get("message") or f.get("status") or "")
+        note = " · ".join(str(x) for x in (f.get("status"), f"{f['clips']} clips" if f.get("clips") else None,
+                                             f.get("message")) if x)
         rows.append((Path(name).name, frac, note))
     return rows
 
@@ -325,10 +326,10 @@ def _ad_ctx(request: Request, ad: AdView, flash: str | None = None, flash_ok: bo
             job = None
     version = _version(ad)
     preview_src = f"/make/{ad.ad_id}/preview.mp4?v={version}" if ad.shots else None
-    if flash and any(m.text == flash for m in ad.messages):
+    if flash and any(m.role == "studio" and m.text.startswith(flash) for m in ad.messages[-2:]):
         flash = None  # the chat already shows the answer
     return {"nav": "make", "ad": ad, "job": job, "version": version, "preview_src": preview_src,
-            "flash": flash, "flash_ok": flash_ok}
+            "flash": flash, "flash_ok": flash_ok, "inline": True}
 
 
 @router.get("/make/{ad_id}", response_class=HTMLResponse)
@@ -436,7 +437,7 @@ def _briefs_rows(studio: Studio, upload: UploadFile) -> list[dict[str, Any]]:
     from agent.batch import load_rows
 
     path = studio.save_upload(upload.filename or "briefs.yaml", upload.file, upload.size,
-                              folder=f"briefs-{uuid.uuid4().hex[:8]}")
+                              folder=uuid.uuid4().hex[:12])
     return [r.model_dump(exclude_defaults=True) for r in load_rows(path)]
 
 
@@ -475,7 +476,7 @@ def _batch_ctx(request: Request, batch: BatchView, flash: str | None = None, ok:
             job = _studio(request).job(batch.job_id)
         except NotFoundError:
             job = None
-    return {"nav": "batch", "batch": batch, "job": job, "flash": flash, "flash_ok": ok}
+    return {"nav": "batch", "batch": batch, "job": job, "flash": flash, "flash_ok": ok, "inline": True}
 
 
 @router.get("/batch/{batch_id}", response_class=HTMLResponse)
