@@ -138,8 +138,12 @@ def show_cmd(
     with _open() as lib:
         rec = lib.get(lib.resolve_id(clip_id))
     data = rec.model_dump(mode="json")
+    from cutpilot.perf.store import clip_credit
+    from cutpilot.settings import get_settings
+
+    perf = clip_credit(get_settings(), rec.clip_id)
     if as_json:
-        _print_json(data)
+        _print_json({**data, "performance": perf})
         return
     from rich.console import Console
     from rich.table import Table
@@ -157,7 +161,24 @@ def show_cmd(
         elif not isinstance(value, str):
             value = json.dumps(value, ensure_ascii=False)
         t.add_row(key, str(value))
+    for c in perf:
+        t.add_row(f"performance ({c['platform']})", _credit_line(c))
+    if not perf:
+        t.add_row("performance", "no ad data yet (cutpilot perf import)")
     Console().print(t)
+
+
+def _credit_line(c: dict[str, Any]) -> str:
+    """'hook 62% (55–69%) · hold +0.12 ± 0.05 · 3 ads · 40,000 impressions · snapshot S00002-…'."""
+    parts = []
+    if c.get("hook_rate") is not None:
+        parts.append(f"hook {c['hook_rate']:.0%} ({c['hook_low']:.0%}–{c['hook_high']:.0%})")
+    if c.get("hold_effect") is not None:
+        parts.append(f"hold {c['hold_effect']:+.2f} ± {c.get('hold_se') or 0:.2f}")
+    if c.get("ctr") is not None:
+        parts.append(f"CTR {c['ctr']:.2%}")
+    parts += [f"{c.get('n_ads', 0)} ads", f"{c.get('impressions', 0):,} impressions", f"snapshot {c['snapshot']}"]
+    return " · ".join(parts)
 
 
 @clips_app.command("edit")

@@ -72,6 +72,13 @@ def test_an_import_changes_the_next_hook_and_never_a_hard_filter(tmp_path: Path)
                                          role="hook")])
     rep2 = store.import_file(s, export, "tiktok")  # a re-pull: rows replaced, the rival now matched
     assert rep2.rows_replaced == 6
+    # the credit is stored on each clip, per platform, for `cutpilot clips show`
+    from index.cli_library import _credit_line
+
+    good, bad = (store.clip_credit(s, r["hook_clip_id"]) for r in (third, top))
+    assert [c["platform"] for c in good] == ["tiktok"] and good[0]["snapshot"] == rep2.snapshot_id
+    assert good[0]["hook_rate"] > bad[0]["hook_rate"]
+    assert _credit_line(good[0]).startswith("hook ") and "2 ads" not in _credit_line(bad[0])
 
     with FrontDoor(s, src, tools=NoVoiceTools(s)) as door:
         learned = door.make("做一条15秒侧睡纹广告", out_dir=tmp_path / "next", render=False)

@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS variant_shots (
   variant_key TEXT NOT NULL, start REAL NOT NULL, "end" REAL NOT NULL, clip_id TEXT NOT NULL,
   role TEXT NOT NULL DEFAULT '', PRIMARY KEY (variant_key, start)
 );
+CREATE TABLE IF NOT EXISTS clip_credit (
+  clip_id TEXT NOT NULL, platform TEXT NOT NULL, snapshot_id TEXT NOT NULL, credit_json TEXT NOT NULL,
+  PRIMARY KEY (clip_id, platform)
+);
 CREATE TABLE IF NOT EXISTS snapshots (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, at TEXT NOT NULL, platform TEXT NOT NULL,
   file TEXT NOT NULL, sha256 TEXT NOT NULL, rows INTEGER NOT NULL
@@ -155,13 +159,47 @@ def upsert_rows(settings: Settings, rows: list[DailyRow], *, platform: str, file
 
 
 def import_file(settings: Settings, path: Path, platform: str) -> ImportReport:
-    """Parse a platform export (the adapter validates it whole first: a bad file writes nothing) and upsert it."""
+    """Parse a platform export (the adapter validates it whole first: a bad file writes nothing), upsert it, and
+    re-credit every clip on the new snapshot (stored per clip and platform: `cutpilot clips show`)."""
     from cutpilot.perf.adapters import parse_file
 
     data = Path(path).read_bytes()
     parsed = parse_file(Path(path), platform, data=data)
-    return upsert_rows(settings, parsed.rows, platform=platform, file=str(path),
-                       sha256=hashlib.sha256(data).hexdigest(), rows_read=parsed.rows_read, notes=parsed.notes)
+    rep = upsert_rows(settings, parsed.rows, platform=platform, file=str(path),
+                      sha256=hashlib.sha256(data).hexdigest(), rows_read=parsed.rows_read, notes=parsed.notes)
+    refresh_credit(settings)
+    return rep
+
+
+def refresh_credit(settings: Settings) -> int:
+    """Hook / hold / click credit of every clip on the latest snapshot, written per (clip, platform); returns how
+    many rows were written. Pure recomputation (cutpilot.perf.credit) over the stored figures."""
+    from cutpilot.perf.credit import compute_credit
+
+    snap = latest_snapshot(settings)
+    if snap is None:
+        return 0
+    vs, sh = variants(settings), shots(settings)
+    product = {v.variant_key: v.product for v in vs}
+    report = compute_credit(daily_rows(settings), sh, durations={v.variant_key: v.duration_s for v in vs
+                                                                 if v.duration_s > 0},
+                            groups={x.clip_id: product.get(x.variant_key) for x in sh}, snapshot=snap)
+    with _connect(settings, write=True) as conn:
+        conn.execute("DELETE FROM clip_credit")
+        for c in report.clips:
+            conn.execute("INSERT OR REPLACE INTO clip_credit (clip_id, platform, snapshot_id, credit_json) "
+                         "VALUES (?, ?, ?, ?)", (c.clip_id, c.platform, snap, c.model_dump_json()))
+    return len(report.clips)
+
+
+def clip_credit(settings: Settings, clip_id: str) -> list[dict[str, object]]:
+    """A clip's stored credit, one dict per platform (empty before any import or when no variant showed it)."""
+    if not db_path(settings).is_file():
+        return []
+    with _connect(settings) as conn:
+        rows = conn.execute("SELECT credit_json FROM clip_credit WHERE clip_id = ? ORDER BY platform",
+                            (clip_id,)).fetchall()
+    return [json.loads(r["credit_json"]) for r in rows]
 
 
 def register_variants(settings: Settings, variants: list[Variant], shots: list[VariantShot]) -> None:
