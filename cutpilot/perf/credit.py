@@ -378,36 +378,61 @@ class VariantTotals:
 _SUMMED = ("impressions", "plays", "views_2s", "views_3s", "clicks", "conversions")
 
 
+_SECONDS_CHECKPOINTS = (("plays", 0.0), ("views_2s", 2.0), ("views_3s", 3.0), ("views_5s", 5.0), ("views_6s", 6.0),
+                        ("views_10s", 10.0))
+_PERCENT_CHECKPOINTS = (("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p100", 1.0))
+
+
+def checkpoint_plan(duration_s: float | None) -> tuple[tuple[str, float], ...]:
+    """(field, seconds) of every checkpoint a row of an ad this long can report, in `DailyRow.checkpoints` order
+    (the seconds ones first; percent ones only with a duration)."""
+    plan = [(f, t) for f, t in _SECONDS_CHECKPOINTS if duration_s is None or t <= duration_s]
+    if duration_s:
+        plan += [(f, round(frac * duration_s, 3)) for f, frac in _PERCENT_CHECKPOINTS]
+    return tuple(plan)
+
+
 def aggregate(rows: Iterable[RowLike], durations: Mapping[str, float], *, as_of: dt.date,
               half_life_days: float | None = HALF_LIFE_DAYS) -> dict[tuple[str, str], VariantTotals]:
-    """Decay-weighted totals per (platform, variant key); rows without a key or after `as_of` are left out."""
+    """Decay-weighted totals per (platform, variant key); rows without a key or after `as_of` are left out.
+    A checkpoint time two fields share (a 25 % mark at exactly 3 s) counts once: the first field reported."""
     out: dict[tuple[str, str], VariantTotals] = {}
+    weights: dict[dt.date, float] = {}
+    plans: dict[str, tuple[tuple[str, float], ...]] = {}
     for r in rows:
-        if r.variant_key is None:
+        vkey = r.variant_key
+        if vkey is None:
             continue
-        w = decay_weight((as_of - r.date).days, half_life_days)
+        w = weights.get(r.date)
+        if w is None:
+            w = weights[r.date] = decay_weight((as_of - r.date).days, half_life_days)
         if w <= 0.0:
             continue
-        key = (r.platform, r.variant_key)
+        key = (r.platform, vkey)
         t = out.get(key)
         if t is None:
-            t = out[key] = VariantTotals(r.platform, r.variant_key)
+            t = out[key] = VariantTotals(r.platform, vkey)
         t.n_rows += 1
         t.ad_ids.add(r.ad_id)
         t.impressions_raw += r.impressions or 0
+        sums, counted = t.sums, t.rows
         for name in _SUMMED:
             v = getattr(r, name)
             if v is not None:
-                t.sums[name] += w * v
-                t.rows[name] += 1
+                sums[name] += w * v
+                counted[name] += 1
+        plan = plans.get(vkey)
+        if plan is None:
+            plan = plans[vkey] = checkpoint_plan(durations.get(vkey))
         seen: set[float] = set()
-        for sec, v in r.checkpoints(durations.get(r.variant_key)):
-            sec = round(sec, 3)
-            if sec in seen:  # a 25 % mark at exactly 3 s: the seconds checkpoint (listed first) stands
+        cps, cp_rows = t.checkpoints, t.checkpoint_rows
+        for name, sec in plan:
+            v = getattr(r, name, None)
+            if v is None or sec in seen:
                 continue
             seen.add(sec)
-            t.checkpoints[sec] += w * v
-            t.checkpoint_rows[sec] += 1
+            cps[sec] += w * v
+            cp_rows[sec] += 1
     return out
 
 
