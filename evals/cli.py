@@ -22,6 +22,8 @@ def register(app: typer.Typer) -> None:
         ] = False,
         judge: Annotated[bool, typer.Option("--judge", help="add the LLM judge (needs a configured model)")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+        perf_sim: Annotated[bool, typer.Option("--perf/--no-perf", help="also gate the performance loop on its "
+                                               "seeded simulator (evals/perf: hook ρ, hold vs naive, regret)")] = True,
     ) -> None:
         """Run the eval suite on the golden library; exit non-zero when a scorer regresses vs the baseline."""
         import json
@@ -45,4 +47,21 @@ def register(app: typer.Typer) -> None:
         for m in report.moved:
             print(f"moved: {m}")
         print(f"results: {report.results_path}\nreport:  {report.report_path}")
+        if perf_sim:
+            _perf_gate()
         print("baseline updated" if update_baseline else ("gate: PASS" if report.baseline else "gate: no baseline"))
+
+    def _perf_gate() -> None:
+        """The T+1 loop against a known truth: credit must recover the simulator's hook and hold effects and
+        Thompson selection must beat greedy, which must beat semantic-only (fails the gate otherwise)."""
+        from cutpilot.errors import EvalRegressionError
+        from evals.perf.run import run_perf_eval
+
+        r = run_perf_eval()
+        reg = r["regret"]
+        print(f"perf loop: hook ρ min {r['hook_rho_min']:.3f} (≥ 0.9), hold ρ {r['hold_rho_mean']:.3f} vs naive "
+              f"{r['hold_rho_naive_mean']:.3f}, regret thompson {reg['thompson']:.2f} < greedy {reg['greedy']:.2f} "
+              f"< semantic {reg['semantic']:.2f}: {'PASS' if r['passed'] else 'FAIL'}")
+        if not r["passed"]:
+            failed = ", ".join(k for k, ok in r["checks"].items() if not ok)
+            raise EvalRegressionError(f"performance-loop simulator missed its targets: {failed}")
