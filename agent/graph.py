@@ -561,7 +561,8 @@ def build_graph(checkpointer: Any = None, *, default_context: Callable[[], Deps]
 ALTERNATE_CLIPS = (3, 5)  # how many alternates a review row offers (fewer only when the library has no more)
 
 
-def alternate_clips(deps: Deps, sb: Storyboard, s: Slot) -> list[dict[str, Any]]:
+def alternate_clips(deps: Deps, sb: Storyboard, s: Slot,
+                    search: Callable[[Slot, list[str]], list[Candidate]] | None = None) -> list[dict[str, Any]]:
     """3–5 clips the reviewer could swap in: the slot's retrieved alternates, topped up by a search for the slot
     (never a clip another slot shows)."""
     held = {o.chosen.clip_id for o in sb.slots if o.chosen is not None}
@@ -569,7 +570,7 @@ def alternate_clips(deps: Deps, sb: Storyboard, s: Slot) -> list[dict[str, Any]]
     if len(picks) < ALTERNATE_CLIPS[0]:
         seen = held | {a.clip_id for a in picks}
         with contextlib.suppress(CutpilotError):
-            for h in _probe(deps, sb)(s, sorted(seen)):
+            for h in (search or _probe(deps, sb))(s, sorted(seen)):
                 if len(picks) >= ALTERNATE_CLIPS[1]:
                     break
                 if h.clip.clip_id not in seen:
@@ -589,6 +590,7 @@ def alternate_clips(deps: Deps, sb: Storyboard, s: Slot) -> list[dict[str, Any]]
 def review_payload(sb: Storyboard, tl: Timeline, deps: Deps | None = None) -> dict[str, Any]:
     """What the reviewer sees: one row per slot (role, clip id, thumbnail, line, seconds, lock, alternates)."""
     by_slot = {v.slot: v for v in tl.video}
+    search = _probe(deps, sb) if deps is not None else None
     rows = []
     for s in sb.slots:
         v = by_slot.get(s.index)
@@ -599,7 +601,7 @@ def review_payload(sb: Storyboard, tl: Timeline, deps: Deps | None = None) -> di
             "thumbnail": s.chosen.thumbnail if s.chosen else None,
             "line": s.line, "line_source": s.line_source, "overlay": s.overlay,
             "alternates": [a.clip_id for a in s.alternates],
-            "alternate_clips": alternate_clips(deps, sb, s) if deps is not None else [],
+            "alternate_clips": alternate_clips(deps, sb, s, search) if deps is not None else [],
             "locked": s.locked,
             "seconds": round(v.duration_ms / 1000, 2) if v else s.target_s,
         })
