@@ -216,6 +216,7 @@ def test_element_credit_by_hand() -> None:
     clips = {c.clip_id: c for c in rep.clips}
     assert clips["a"].ctr is not None and clips["a"].ctr_low is not None and clips["a"].ctr_high is not None
     assert clips["a"].ctr_low < clips["a"].ctr < clips["a"].ctr_high
+    assert clips["a"].cvr_low < clips["a"].cvr_per_1k < clips["a"].cvr_high  # type: ignore[operator]
 
 
 def test_unmatched_keys_are_reported_not_credited() -> None:

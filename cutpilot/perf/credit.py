@@ -108,6 +108,9 @@ class ClipCredit(BaseModel):
     ctr: float | None = None
     ctr_low: float | None = None
     ctr_high: float | None = None
+    cvr_per_1k: float | None = None  # conversions per 1000 impressions, by share of screen time
+    cvr_low: float | None = None
+    cvr_high: float | None = None
 
 
 class ElementCredit(BaseModel):
@@ -651,9 +654,11 @@ def element_credit(totals: Iterable[VariantTotals], metadata: Mapping[str, Mappi
 
 
 def clip_click_counts(totals: Iterable[VariantTotals], lays: Mapping[str, Sequence[tuple[float, float, str]]]
-                      ) -> dict[str, tuple[float, float]]:
-    """clip -> (clicks, impressions) of the variants it is in, weighted by its share of their screen time."""
-    out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+                      ) -> dict[str, tuple[float, float, float | None]]:
+    """clip -> (clicks, impressions, conversions or None) of the variants it is in, weighted by its share of their
+    screen time (conversions None when some variant did not report them)."""
+    out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    conv_ok: dict[str, bool] = defaultdict(lambda: True)
     for t in totals:
         lay = lays.get(t.variant_key)
         if not lay or not t.full("impressions") or not t.full("clicks"):
@@ -663,7 +668,9 @@ def clip_click_counts(totals: Iterable[VariantTotals], lays: Mapping[str, Sequen
             share = secs / total
             out[clip][0] += share * t.sums["clicks"]
             out[clip][1] += share * t.sums["impressions"]
-    return {c: (v[0], v[1]) for c, v in out.items()}
+            out[clip][2] += share * t.sums.get("conversions", 0.0)
+            conv_ok[clip] = conv_ok[clip] and t.full("conversions")
+    return {c: (v[0], v[1], v[2] if conv_ok[c] else None) for c, v in out.items()}
 
 
 def snapshot_id(rows: Sequence[RowLike], shots: Sequence[ShotLike], *, as_of: dt.date, half_life: float | None,
@@ -716,6 +723,9 @@ def compute_credit(
         _, holds = ridge_hold(hold_design(ts, lays, durs, start_s), ridge_lambda)
         clicks = clip_click_counts(ts, lays)
         click_prior = beta_prior_mom([v[0] for v in clicks.values()], [v[1] for v in clicks.values()]) or (1.0, 1.0)
+        conv_known = {c: v for c, v in clicks.items() if v[2] is not None}
+        conv_prior = gamma_prior_mom([v[2] or 0.0 for v in conv_known.values()],
+                                     [v[1] / 1000.0 for v in conv_known.values()]) or (1.0, 1.0)
         n_ads: dict[str, set[str]] = defaultdict(set)
         imps: dict[str, int] = defaultdict(int)
         for t in ts:
@@ -727,6 +737,8 @@ def compute_credit(
             hold = holds.get(clip)
             ck = clicks.get(clip)
             ctr = beta_posterior(min(ck[0], ck[1]), ck[1], click_prior, mass) if ck and ck[1] > 0 else None
+            cvr = (gamma_posterior(ck[2], ck[1] / 1000.0, conv_prior, mass)
+                   if ck and ck[1] > 0 and ck[2] is not None else None)
             clips.append(ClipCredit(
                 clip_id=clip, platform=plat, hook_rate=h[0] if h else None, hook_low=h[1] if h else None,
                 hook_high=h[2] if h else None, hold_effect=hold[0] if hold else None,
@@ -734,6 +746,8 @@ def compute_credit(
                 hook_alpha=h[3] if h else None, hook_beta=h[4] if h else None,
                 hook_trials=counts[clip].trials if clip in counts else 0.0,
                 ctr=ctr[0] if ctr else None, ctr_low=ctr[1] if ctr else None, ctr_high=ctr[2] if ctr else None,
+                cvr_per_1k=cvr[0] if cvr else None, cvr_low=cvr[1] if cvr else None,
+                cvr_high=cvr[2] if cvr else None,
             ))
     usable = [t for ts in by_platform.values() for t in ts]
     elements = element_credit(usable, metadata or {}, mass)
