@@ -400,9 +400,11 @@ class LLMBrain:
     def storyboard(self, brief: Brief, run: RunRecord) -> Storyboard:
         """The brief it is given is final (the graph has enforced the request's explicit facts): length, formats
         and product come from it, never from the model's plan."""
-        typical = [{"role": s.role.value, "seconds": s.target_s} for s in plan_storyboard(brief).slots]
+        plan = plan_storyboard(brief)
+        typical = [{"role": s.role.value, "seconds": s.target_s} for s in plan.slots]
+        norms = "; ".join(plan.notes) + (f"; suggested music_mood: {plan.music_mood}" if plan.notes else "")
         user = prompts.read("planner/storyboard.md").format(
-            duration_s=f"{brief.duration_s:g}", n_slots=len(typical),
+            norms=norms or "none given", duration_s=f"{brief.duration_s:g}", n_slots=len(typical),
             typical=json.dumps(typical, ensure_ascii=False), brief=brief.model_dump_json(exclude={"text"}))
 
         def use(d: StoryboardDraft) -> tuple[Storyboard, list[str]]:
