@@ -375,8 +375,8 @@ def _rule_broken(sb: Storyboard, s: Slot, rec: ClipRecord, desk: ShotDesk) -> st
     if want and not rec.product and s.require_product:
         return f"is not labelled {want} (this shot takes only footage of the product)"
     if s.formats and not set(s.formats) & set(rec.format):
-        have = ", ".join(f.value for f in rec.format) or "no format"
-        return f"is {have}; this shot takes {', '.join(f.value for f in s.formats)}"
+        have = ", ".join(str(f) for f in rec.format) or "no format"
+        return f"is {have}; this shot takes {', '.join(str(f) for f in s.formats)}"
     if not desk.usable(rec):
         return "is a format the brief avoids, or its text reads as instructions (treated as suspect data)"
     return None

@@ -20,7 +20,7 @@ from agent.graph import Deps, build_graph
 from agent.run import FrontDoor, resume_chat, start_chat, thread_brain
 from agent.runrecord import RunRecord
 from cutpilot.errors import CutpilotError, NotFoundError
-from cutpilot.models import ClipRecord, clip_id_for
+from cutpilot.models import ClipFormat, ClipRecord, clip_id_for
 from cutpilot.settings import Settings
 from cutpilot.storyboard import Storyboard
 
@@ -266,3 +266,44 @@ def test_cli_make_chat_resume_end_to_end(cli_env: ClosableSource, tmp_path: Path
     assert main(["resume", tid, "--answer", "approve"]) == 0
     assert (tmp_path / "r" / "run.json").is_file()
     assert main(["resume", "no-such-thread", "--answer", "approve"]) != 0
+
+
+def _rec(key: str, start: float, end: float, fmt: str = "live_action", product: str = "LEGO Technic") -> ClipRecord:
+    return ClipRecord.model_validate({
+        "clip_id": clip_id_for(key, start, end), "source": f"/nonexistent/{key}.mp4", "source_hash": key,
+        "start": start, "end": end, "description": f"{product} {key}", "content_type": "product_intro",
+        "format": fmt, "product": product})
+
+
+def test_swap_takes_another_moment_of_a_used_clip_and_keeps_the_slot_filters() -> None:
+    from agent.revise import Refusal, ShotDesk, apply_action
+    from agent.steps import choice_from
+    from cutpilot.storyboard import Brief, Slot, SlotRole
+
+    long, other, stream = _rec("long", 0, 10), _rec("other", 0, 4), _rec("stream", 0, 4, fmt="livestream")
+    src = MemorySource([long, other, stream])
+    desk = ShotDesk(get=src.get, search=lambda slot, ex: [], usable=lambda rec: True, claims=lambda t, w: ([], t))
+    sb = Storyboard(brief=Brief(text="LEGO", product="LEGO Technic", lang="en", duration_s=8), slots=[
+        Slot(index=0, role=SlotRole.hook, target_s=3, product="LEGO Technic",
+             chosen=choice_from(long, 0.9).model_copy(update={"end": 4.0})),
+        Slot(index=1, role=SlotRole.product_intro, target_s=5, product="LEGO Technic",
+             chosen=choice_from(other, 0.8))])
+    p = apply_action(sb, {"action": "swap", "slot": 1, "clip_id": long.clip_id}, desk)
+    c = p.storyboard.slots[1].chosen
+    assert c is not None and c.clip_id == long.clip_id and (c.start, c.end) == (4.0, 10.0)
+    assert p.storyboard.slots[1].locked and p.rescript == [1] and p.refetch == []
+    assert p.storyboard.slots[1].alternates[0].clip_id == other.clip_id  # the clip it replaced, to swap back
+    assert p.storyboard.slots[0] == sb.slots[0]
+
+    whole = sb.model_copy(update={"slots": [sb.slots[0].model_copy(update={"chosen": choice_from(long, 0.9)}),
+                                            sb.slots[1]]})
+    with pytest.raises(Refusal, match="already on screen in shot 1"):
+        apply_action(whole, {"action": "swap", "slot": 1, "clip_id": long.clip_id}, desk)
+    streamed = sb.slots[1].model_copy(update={"formats": [ClipFormat.livestream]})
+    live = sb.model_copy(update={"slots": [sb.slots[0], streamed]})
+    with pytest.raises(Refusal, match="this shot takes livestream"):
+        apply_action(live, {"action": "swap", "slot": 1, "clip_id": long.clip_id}, desk)
+    assert apply_action(live, {"action": "swap", "slot": 1, "clip_id": stream.clip_id}, desk).kind == "swap"
+    with pytest.raises(Refusal, match="reads as instructions"):
+        apply_action(sb, {"action": "swap", "slot": 1, "clip_id": stream.clip_id},
+                     ShotDesk(get=src.get, search=desk.search, usable=lambda rec: False, claims=desk.claims))
