@@ -98,6 +98,25 @@ class Settings(BaseSettings):
     perf_weight: float = Field(default=0.1, ge=0.0, le=1.0, description="w in relevance + w · z(performance)")
     perf_explore: float = Field(default=0.2, ge=0.0, le=1.0, description="share of batch test variants that try "
                                 "footage with no performance data yet")
+    executor: str = Field(default="local", description="where ingest windows and batch variants run: local (this "
+                          "process) | ray (a Ray cluster: RAY_ADDRESS, else a private one on this machine)")
+    ray_address: str | None = Field(default=None, validation_alias=AliasChoices("RAY_ADDRESS", "CUTPILOT_RAY_ADDRESS"))
+    qdrant_shards: int | None = Field(default=None, ge=1, description="shard_number of a collection the server "
+                                      "backend creates (a cluster: a multiple of the node count)")
+    qdrant_replication: int | None = Field(default=None, ge=1, description="replication_factor of a new server "
+                                           "collection (2 on the 3-node production layout)")
+    qdrant_write_consistency: int | None = Field(default=None, ge=1, description="write_consistency_factor: "
+                                                 "replicas that must ack a write")
+    qdrant_on_disk_payload: bool | None = Field(default=None, description="keep payloads on disk in a new server "
+                                                "collection (RAM for vectors only)")
+    media_root: Path | None = Field(default=None, description="shared filesystem mounted on every worker; "
+                                    "media://<relative path> URIs resolve under it")
+    media_uris: bool = Field(default=False, description="ingest records media:// URIs for sources under "
+                             "media_root (off: plain paths, as every existing library has)")
+    s3_endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL for s3://bucket/key "
+                                    "media (needs boto3; credentials from the usual AWS_* variables)")
+    checkpoint_url: str | None = Field(default=None, description="postgresql://user:pass@host:port/db puts planner "
+                                       "checkpoints and the job ledger in Postgres (unset: SQLite under home)")
 
     @property
     def llm_configured(self) -> bool:

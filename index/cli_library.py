@@ -282,8 +282,56 @@ def labels_cmd(as_json: JsonOpt = False) -> None:
     Console().print(t)
 
 
+library_app = typer.Typer(help="The library as a whole: move it between stores.", no_args_is_help=True)
+
+
+@library_app.command("migrate")
+def migrate_cmd(
+    to: Annotated[str | None, typer.Option("--to", help="target store: edge:<home>, local:<home> or "
+                                           "http(s)://host:port (default: this home's store)")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="source store, same forms (default: this home's "
+                                              "store)")] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="points per scroll/upsert")] = 256,
+    sample: Annotated[int, typer.Option("--sample", min=0, max=10_000, help="random points whose vectors and "
+                                        "payloads are compared after the copy")] = 32,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy the clip collection to (or from) another store — a Qdrant server, Qdrant Edge, qdrant-client local.
+
+    Batched, resumable (a re-run continues from the checkpoint under the home; upserts are idempotent) and
+    verified by counts and a random sample of vectors. The target must be empty or hold the same vector params.
+    """
+    from cutpilot.settings import get_settings
+    from index.migrate import home_endpoint, migrate, parse_url
+
+    if to is None and from_ is None:
+        raise InputError("library migrate: give --to URL and/or --from URL (edge:<home>, local:<home> or "
+                         "http(s)://host:port)")
+    settings = get_settings()
+    dst = parse_url(to) if to is not None else None
+    src = parse_url(from_) if from_ is not None else None
+    src = src or home_endpoint(settings)
+    dst = dst or home_endpoint(settings)
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        if done != shown[0]:
+            shown[0] = done
+            typer.echo(f"\rcopied {done}/{total} points", err=True, nl=done >= total)
+
+    res = migrate(settings, src, dst, batch=batch, sample=sample, progress=progress)
+    if as_json:
+        _print_json(res.model_dump())
+        return
+    resumed = f" (resumed after {res.resumed_from})" if res.resumed_from else ""
+    typer.echo(f"migrated {res.copied} point(s){resumed} {res.source} → {res.target} in {res.wall_s:.1f} s; "
+               f"counts {res.source_count} → {res.target_count}; {res.sampled} sampled, min cosine "
+               f"{res.min_cosine:.6f}")
+
+
 def register(app: typer.Typer) -> None:
-    """Attach `clips ...`, `search` and `labels` to the root app."""
+    """Attach `clips ...`, `library ...`, `search` and `labels` to the root app."""
     app.add_typer(clips_app, name="clips")
+    app.add_typer(library_app, name="library")
     app.command("search")(search_cmd)
     app.command("labels")(labels_cmd)

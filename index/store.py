@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cutpilot.errors import StoreError
+from cutpilot.errors import NotFoundError, StoreError
 from cutpilot.settings import Settings
 
 TEXT, IMAGE, SPARSE = "text", "image", "bm25"
@@ -101,16 +101,30 @@ def point_id(clip_id: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def collection_options(settings: Settings) -> dict[str, Any]:
+    """Cluster layout of a collection the server backend creates; unset fields keep the server's defaults."""
+    opts = {
+        "shard_number": settings.qdrant_shards,
+        "replication_factor": settings.qdrant_replication,
+        "write_consistency_factor": settings.qdrant_write_consistency,
+        "on_disk_payload": settings.qdrant_on_disk_payload,
+    }
+    return {k: v for k, v in opts.items() if v is not None}
+
+
 class _ClientBackend:
-    def __init__(self, client: Any, collection: str, meta: StoreMeta) -> None:
+    def __init__(
+        self, client: Any, collection: str, meta: StoreMeta | None, create_opts: dict[str, Any] | None = None
+    ) -> None:
         from qdrant_client import models as m
 
         self.m = m
         self.client = client
         self.collection = collection
+        self.create_opts = create_opts or {}
         self.meta = self._ensure(meta)
 
-    def _ensure(self, meta: StoreMeta) -> StoreMeta:
+    def _ensure(self, meta: StoreMeta | None) -> StoreMeta:
         m = self.m
         if self.client.collection_exists(self.collection):
             info = self.client.get_collection(self.collection)
@@ -118,6 +132,8 @@ class _ClientBackend:
             if stored is None:
                 raise StoreError(f"collection {self.collection!r} was not created by cutpilot; use another name")
             return StoreMeta.model_validate(stored)
+        if meta is None:
+            raise NotFoundError(f"no collection {self.collection!r} there")
         vectors = {TEXT: m.VectorParams(size=meta.text_dim, distance=m.Distance.COSINE)}
         if meta.image_dim:
             vectors[IMAGE] = m.VectorParams(size=meta.image_dim, distance=m.Distance.COSINE)
@@ -126,6 +142,7 @@ class _ClientBackend:
             vectors_config=vectors,
             sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
             metadata={"cutpilot": meta.model_dump()},
+            **self.create_opts,
         )
         schema = [(n, m.PayloadSchemaType.KEYWORD) for n in KEYWORD_FIELDS]
         schema += [(n, m.PayloadSchemaType.FLOAT) for n in FLOAT_FIELDS]
@@ -198,6 +215,22 @@ class _ClientBackend:
     def count(self, c: Conditions | None) -> int:
         return int(self.client.count(self.collection, count_filter=self._filter(c), exact=True).count)
 
+    def _point(self, r: Any) -> StorePoint:
+        vec = r.vector or {}
+        sp = vec.get(SPARSE)
+        sparse = (list(sp.indices), list(sp.values)) if sp is not None else ([], [])
+        return StorePoint(id=str(r.id), text=vec.get(TEXT) or [], payload=r.payload or {}, sparse=sparse,
+                          image=vec.get(IMAGE))
+
+    def scroll_points(self, offset: str | None, batch: int) -> tuple[list[StorePoint], str | None]:
+        recs, nxt = self.client.scroll(self.collection, limit=batch, offset=offset, with_payload=True,
+                                       with_vectors=True)
+        return [self._point(r) for r in recs], (str(nxt) if nxt is not None else None)
+
+    def retrieve_points(self, ids: list[str]) -> list[StorePoint]:
+        recs = self.client.retrieve(self.collection, ids=ids, with_payload=True, with_vectors=True)
+        return [self._point(r) for r in recs]
+
     def query(self, queries: list[VectorQuery], c: Conditions | None, limit: int) -> list[list[tuple[str, float]]]:
         m = self.m
         flt = self._filter(c)
@@ -222,7 +255,7 @@ class _ClientBackend:
 
 
 class _EdgeBackend:
-    def __init__(self, root: Path, meta: StoreMeta) -> None:
+    def __init__(self, root: Path, meta: StoreMeta | None) -> None:
         import qdrant_edge as qe
 
         self.qe = qe
@@ -239,6 +272,8 @@ class _EdgeBackend:
             except Exception as e:
                 raise StoreError(f"cannot open the clip store at {self.shard_dir}: {e}") from e
             return
+        if meta is None:
+            raise NotFoundError(f"no clip store at {root}")
         if self.shard_dir.exists():  # a half-created store (killed before meta.json): start it again
             shutil.rmtree(self.shard_dir)
         root.mkdir(parents=True, exist_ok=True)
@@ -326,6 +361,23 @@ class _EdgeBackend:
     def count(self, c: Conditions | None) -> int:
         return int(self.shard.count(self.qe.CountRequest(exact=True, filter=self._filter(c))))
 
+    def _point(self, r: Any) -> StorePoint:
+        vec = r.vector or {}
+        sp = vec.get(SPARSE)
+        sparse = (list(sp.indices), list(sp.values)) if sp is not None else ([], [])
+        return StorePoint(id=str(r.id), text=vec.get(TEXT) or [], payload=r.payload or {}, sparse=sparse,
+                          image=vec.get(IMAGE))
+
+    def scroll_points(self, offset: str | None, batch: int) -> tuple[list[StorePoint], str | None]:
+        recs, nxt = self.shard.scroll(
+            self.qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
+        )
+        return [self._point(r) for r in recs], (str(nxt) if nxt is not None else None)
+
+    def retrieve_points(self, ids: list[str]) -> list[StorePoint]:
+        wanted: list[int | uuid.UUID | str] = list(ids)
+        return [self._point(r) for r in self.shard.retrieve(wanted, with_payload=True, with_vector=True)]
+
     def query(self, queries: list[VectorQuery], c: Conditions | None, limit: int) -> list[list[tuple[str, float]]]:
         qe = self.qe
         flt = self._filter(c)
@@ -373,11 +425,12 @@ def store_path(settings: Settings, backend: str) -> Path:
 class ClipStore:
     """Qdrant collection of clips: upsert / retrieve / scroll / count / delete and batched vector queries."""
 
-    def __init__(self, backend: _ClientBackend | _EdgeBackend, name: str, wanted: StoreMeta) -> None:
+    def __init__(self, backend: _ClientBackend | _EdgeBackend, name: str, wanted: StoreMeta | None) -> None:
         self._b = backend
         self.backend = name
         self.meta = backend.meta
-        self._check(wanted)
+        if wanted is not None:
+            self._check(wanted)
 
     def _check(self, wanted: StoreMeta) -> None:
         have = self.meta
@@ -397,8 +450,11 @@ class ClipStore:
             )
 
     @classmethod
-    def open(cls, settings: Settings, meta: StoreMeta, *, backend: str | None = None) -> ClipStore:
-        """Open (creating on first use) the collection for `settings`, refusing foreign vector spaces."""
+    def open(cls, settings: Settings, meta: StoreMeta | None, *, backend: str | None = None) -> ClipStore:
+        """Open (creating on first use) the collection for `settings`, refusing foreign vector spaces.
+
+        `meta=None` opens an existing collection whatever its vectors are (NotFoundError when there is none):
+        what a migration reads from."""
         name = backend or resolve_backend(settings)
         impl: _ClientBackend | _EdgeBackend
         if name == "edge":
@@ -419,12 +475,16 @@ class ClipStore:
                     client = QdrantClient(path=str(path))
                 except RuntimeError as e:  # the directory is locked by another process
                     raise StoreError(f"the clip store at {path} is in use by another process: {e}") from e
+            opts = collection_options(settings) if name == "server" else {}
             try:
-                impl = _ClientBackend(client, settings.collection, meta)
-            except StoreError:
+                impl = _ClientBackend(client, settings.collection, meta, opts)
+            except (StoreError, NotFoundError):
+                client.close()
                 raise
             except Exception as e:
-                raise StoreError(f"cannot open collection {settings.collection!r}: {e}") from e
+                client.close()
+                where = f" on the Qdrant server {settings.qdrant_url}" if name == "server" else ""
+                raise StoreError(f"cannot open collection {settings.collection!r}{where}: {e}") from e
         else:
             raise StoreError(f"unknown store backend {name!r}")
         return cls(impl, name, meta)
@@ -450,6 +510,15 @@ class ClipStore:
 
     def count(self, conditions: Conditions | None = None) -> int:
         return self._b.count(conditions)
+
+    def scroll_points(self, offset: str | None = None, batch: int = 256) -> tuple[list[StorePoint], str | None]:
+        """One page of whole points (every named vector and the payload) in id order, and the next page's offset:
+        what a migration copies, resuming from a saved offset."""
+        return self._b.scroll_points(offset, batch)
+
+    def retrieve_points(self, ids: list[str]) -> list[StorePoint]:
+        """Whole points (vectors included) by point id; missing ids are skipped."""
+        return self._b.retrieve_points([point_id(i) for i in ids]) if ids else []
 
     def query(
         self, queries: list[VectorQuery], conditions: Conditions | None = None, limit: int = 50
