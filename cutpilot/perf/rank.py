@@ -35,6 +35,8 @@ Role = Literal["hook", "body", "any"]
 DEFAULT_WEIGHT = 0.1  # relevance is a cosine-like score in [0, 1]; ±2 z moves a clip by ±0.2
 MIN_EXPLORE = 0.2
 Z_CLIP = 3.0
+HOOK_SD_FALLBACK = 0.05  # 3 s rate spread assumed while a platform has fewer than 3 clips with hook data
+HOLD_SD_FALLBACK = 0.01  # log survival per second, likewise
 GROUP_SD_MIN = 0.5  # an untested clip's prior spread (in z) is never narrower than this
 
 
@@ -99,8 +101,8 @@ class PerfRanker:
                 hooks[c.platform].append(c.hook_rate)
             if c.hold_effect is not None:
                 holds[c.platform].append(c.hold_effect)
-        self._hook_pop = {p: _pop(v) for p, v in hooks.items()}
-        self._hold_pop = {p: _pop(v) for p, v in holds.items()}
+        self._hook_pop = {p: _pop(v, HOOK_SD_FALLBACK) for p, v in hooks.items()}
+        self._hold_pop = {p: _pop(v, HOLD_SD_FALLBACK) for p, v in holds.items()}
         self._groups = dict(groups or {})
         self._group_prior: dict[tuple[str, object], _Pop] = {}
         for role in ("hook", "body"):
@@ -244,10 +246,14 @@ class PerfRanker:
                 "seed": seed, "clips_with_data": len(self._by_clip)}
 
 
-def _pop(values: list[float]) -> _Pop:
+def _pop(values: list[float], fallback_sd: float) -> _Pop:
+    """Mean and spread of a platform's clips; with fewer than 3 clips the spread is at least `fallback_sd` (two
+    clips' difference is not a population, and one clip has none)."""
     arr = np.asarray(values, dtype=float)
     sd = float(arr.std()) if arr.size > 1 else 0.0
-    return _Pop(float(arr.mean()), max(sd, 1e-3))
+    if arr.size < 3:
+        sd = max(sd, fallback_sd)
+    return _Pop(float(arr.mean()), max(sd, 1e-6))
 
 
 def _rng(rng: np.random.Generator | None) -> np.random.Generator:
