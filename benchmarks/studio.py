@@ -114,6 +114,17 @@ class Rows:
             print(f"  {name}: {row['wall_s']:.2f} s", flush=True)
 
 
+def _lufs(path: Path) -> float:
+    """Integrated loudness of a file (ffmpeg ebur128), to show how far the one-pass preview mix lands."""
+    import re
+    import subprocess
+
+    r = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-filter_complex", "ebur128",
+                        "-f", "null", "-"], capture_output=True, text=True)
+    m = re.findall(r"I:\s+(-?[\d.]+) LUFS", r.stderr)
+    return float(m[-1]) if m else float("nan")
+
+
 def _probe(path: Path) -> dict[str, Any]:
     import subprocess
 
@@ -359,6 +370,23 @@ def main() -> None:
         r.update(segments=f"{res.segments_rendered}/{res.segments_total}", timings=res.timings)
 
     # (d) the studio app
+    # the audio pass alone, 30 s, nothing else running in this process: the final's vs the preview's
+    from tools import ffgraph
+    from tools.render import check_sources, render_audio, render_audio_preview
+
+    probes = check_sources(tl_base, settings)
+    samples = round(ffgraph.frames(tl_base.duration_ms, tl_base.output.fps) * ffgraph.SR / tl_base.output.fps)
+    for label, fn in (("final: mix + iterated BS.1770/true-peak + two-loop AAC", render_audio),
+                      ("preview: mix + one-pass gain/limiter + fast AAC", render_audio_preview)):
+        acache = work / "cache-audio"
+        shutil.rmtree(acache, ignore_errors=True)
+        acache.mkdir(parents=True)
+        with rows.timed(f"(audio) {label}") as r:
+            apath = fn(tl_base, probes, samples, acache, settings)[0]
+        r["segments"] = f"{_lufs(apath):.1f} LUFS"
+
+    # the app starts from an empty render cache, so its first preview is cold and its swap finds only its own cut
+    shutil.rmtree(home / "render-cache", ignore_errors=True)
     app_note = run_app(rows, settings, lib, alts) if not a.no_app else "skipped (--no-app)"
     lib.close()
     load1 = os.getloadavg()
@@ -440,7 +468,7 @@ def run_app(rows: Rows, settings: Any, lib: Any, fallback: list[str]) -> str:
                 r["status"] = client.get(f"/make/{ad_id}").status_code
             with rows.timed("(d) GET /make/{ad_id} (page load, again)") as r:
                 r["status"] = client.get(f"/make/{ad_id}").status_code
-            with rows.timed("(d) GET /make/{ad_id}/preview.mp4 (first preview)") as r:
+            with rows.timed("(d) GET /make/{ad_id}/preview.mp4 (first preview, cold cache)") as r:
                 r["status"] = client.get(f"/make/{ad_id}/preview.mp4").status_code
             csrf = client.cookies.get("cutpilot_csrf") or ""
             on_screen = {sh.clip.clip_id for sh in view.shots if sh.clip is not None}

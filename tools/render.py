@@ -566,7 +566,7 @@ def preview_audio_entry(tl: Timeline, total_samples: int, cache: Path) -> Path:
 def render_audio_preview(tl: Timeline, probes: dict[str, Any], total_samples: int, cache: Path,
                          settings: Settings) -> tuple[Path, float | None, float | None]:
     """The same mix as `render_audio`, normalised in one pass: one BS.1770 measurement, one gain, a sample-peak
-    limiter (no 4× oversampling, no iteration), fast AAC coder. Within ~0.5 LU of the final; for listening only."""
+    limiter (no 4× oversampling, no iteration), fast AAC coder. About 1 LU under the target; for listening only."""
     import numpy as np
 
     out = preview_audio_entry(tl, total_samples, cache)
