@@ -156,9 +156,10 @@ class FrontDoor:
 
     def close(self) -> None:
         """Close the checkpointer connection this front door opened (not one it was given)."""
-        conn = getattr(self.checkpointer, "conn", None)
-        if self._own and conn is not None:
-            conn.close()
+        from cutpilot.checkpoints import close
+
+        if self._own:
+            close(self.checkpointer)
 
     # --- the run's context ---------------------------------------------------------------------------------------
     def context(self, brain: Brain) -> Deps:
@@ -242,7 +243,8 @@ class FrontDoor:
     def resume(self, thread_id: str, answer: str | dict[str, Any] | None, *, brain: Brain | None = None
                ) -> ChatTurn:
         """Answer the pending review of a stored thread: approve, a text revision, or a per-shot action
-        (`{"action": "swap" | "lock" | "line" | "research", "slot": i, ...}`); a crashed run just continues.
+        (`{"action": "swap" | "lock" | "line" | "research", "slot": i, ...}`); a crashed run just continues;
+        `answer=None` on a pending review returns it unanswered.
         The thread keeps the brain it was started with unless one is given."""
         from langgraph.types import Command
 
@@ -253,6 +255,8 @@ class FrontDoor:
             brain = self.brain or choose_brain(self.settings, "llm" if _brain_name(snap.values) == "llm"
                                                else "offline")
         if snap.next and any(t.interrupts for t in snap.tasks):
+            if answer is None:  # no answer to a pending review: show it again, record nothing
+                return self.turn(thread_id)
             self._invoke(Command(resume=answer), thread_id, brain)
         elif snap.next:
             self._invoke(None, thread_id, brain)

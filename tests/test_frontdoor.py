@@ -107,6 +107,9 @@ def test_thread_started_in_one_front_door_is_answered_by_a_fresh_one(settings: S
     with FrontDoor(settings, src, tools=NoVoiceTools(settings)) as second:  # a new connection and graph
         assert second.brain_of(turn.thread_id) == "offline"
         assert second.state(turn.thread_id)["storyboard"]["brief"]["product"] == PRODUCT
+        same = second.resume(turn.thread_id, None)  # no answer: the pending review again, nothing recorded
+        assert same.review is not None and _clips(same.review) == _clips(turn.review)
+        assert second.state(turn.thread_id)["run"]["revisions"] == []
         done = second.resume(turn.thread_id, {"action": "approve"})
         assert done.result is not None and done.result.run.revisions[-1]["kind"] == "approve"
         again = second.resume(turn.thread_id, "approve")  # a finished thread: its result, nothing re-run
