@@ -508,6 +508,29 @@ def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache
     return out, lufs, tp
 
 
+# --- caption / label layout, memoised ------------------------------------------------------------------------
+_LAYOUTS: dict[str, tuple[list[CaptionImage], list[CaptionImage]]] = {}
+
+
+def _layouts(tl: Timeline, cache: Path, settings: Settings) -> tuple[list[CaptionImage], list[CaptionImage]]:
+    """Caption and AIGC-label PNGs with their places. Drawing them is ~0.25 s for 11 captions (PIL text), most of
+    a warm preview, and a swap changes none of what they depend on: the frame, brand, captions, label settings and
+    which spans are generated. Memoised on exactly that; drawn again when a PNG is gone (`cutpilot gc`)."""
+    fo = str(settings.font_path or "") or None
+    key = _h([tl.model_dump(mode="json", include={"output", "brand", "captions", "caption_highlight", "aigc_label"}),
+              [(v.start_ms, v.end_ms, v.generated) for v in tl.video], [v.generated for v in tl.voiceover],
+              str(cache), fo, settings.font_index])
+    hit = _LAYOUTS.get(key)
+    if hit is not None and all(c.path.exists() for c in hit[0] + hit[1]):
+        return hit
+    caps = layout_captions(tl, cache / "captions", font_override=fo, font_index=settings.font_index)
+    labels = layout_aigc(tl, cache / "captions", font_override=fo, font_index=settings.font_index)
+    if len(_LAYOUTS) > 256:
+        _LAYOUTS.clear()
+    _LAYOUTS[key] = (caps, labels)
+    return caps, labels
+
+
 # --- preview files: atomic, not durable ------------------------------------------------------------------------
 @contextlib.contextmanager
 def _writing(path: Path, durable: bool) -> Iterator[Path]:
@@ -663,10 +686,7 @@ def _render(timeline: Timeline, out: Path, *, settings: Settings, quality: str, 
     total_frames = fg.frames(timeline.duration_ms, fps)
     total_samples = round(total_frames * SR / fps)
     segs = plan_segments(timeline)
-    caps = layout_captions(timeline, cache / "captions", font_override=str(settings.font_path or "") or None,
-                           font_index=settings.font_index)
-    labels = layout_aigc(timeline, cache / "captions", font_override=str(settings.font_path or "") or None,
-                         font_index=settings.font_index)
+    caps, labels = _layouts(timeline, cache, settings)
     card_pngs: dict[str, Path] = {}
     from tools.cards import title_card
 
