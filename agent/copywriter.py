@@ -169,6 +169,7 @@ class Copywriter:
     def line(self, role: SlotRole, seconds: float, *, is_hook: bool = False, name_first: bool = False) -> str:
         """The longest grounded variant that fits the slot; a shortened one (on a word boundary) otherwise."""
         zh = self.lang == "zh"
+        addressed: list[str] = []
         if is_hook or role == SlotRole.hook:
             fam = hook_family(self.brief)
             if fam == "offer" and not self.facts.offer:
@@ -180,7 +181,8 @@ class Copywriter:
                 fam = "benefit" if self.facts.points else "curiosity"
             variants = HOOKS[fam][0 if zh else 1]
             if self.brief.audience and self._values("")["audience"] and fam in AUDIENCE_HOOKS:  # to them
-                variants = [*AUDIENCE_HOOKS[fam][0 if zh else 1], *variants]
+                addressed = list(AUDIENCE_HOOKS[fam][0 if zh else 1])
+                variants = [*addressed, *variants]
             if name_first:  # the user asked for the product's name in the hook
                 named = [v for v in variants if "{name}" in v]
                 variants = named or [("{name}！" if zh else "{name}!")]
@@ -204,7 +206,8 @@ class Copywriter:
                 continue
             if self._banned(text):  # a forbidden claim: the next candidate, never a fallback either
                 continue
-            fallback = fallback or text
+            if v not in addressed:  # cut short, a line addressed to the audience says only who it is for
+                fallback = fallback or text
             if within_budget(text, seconds, self.lang) and text not in self.said:
                 if point:
                     self.used_points.add(point)
@@ -214,7 +217,11 @@ class Copywriter:
         plain_angle = _cap(angle) + ("！" if zh else ".") if angle and not self._banned(angle) else ""
         text = fallback or self.facts.name or plain_angle
         text = text or ("看看它的表现" if zh else "See it for yourself.")
-        return trim_to_budget(text, seconds, self.lang)
+        cut = trim_to_budget(text, seconds, self.lang)
+        name = self.facts.name
+        if name and cut != name and name.startswith(cut.rstrip("。.!！，, ")):
+            return name  # a product's name is said whole or not at all ("乐高机械" is nobody's product)
+        return cut
 
     def _banned(self, text: str) -> bool:
         """A product's banned claim, an ad-law absolute term or an efficacy claim without named evidence."""

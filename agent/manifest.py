@@ -90,8 +90,9 @@ def _name_file(vdir: Path, name: str) -> str | None:
 
 
 def _signature(sb: Storyboard) -> str:
-    return json.dumps([(s.chosen.clip_id if s.chosen else (s.asset.path if s.asset else None), s.line)
-                       for s in sb.slots], ensure_ascii=False)
+    return json.dumps([sb.music_mood, *((s.chosen.clip_id if s.chosen else (s.asset.path if s.asset else None),
+                                        s.chosen.start if s.chosen else None, s.line) for s in sb.slots)],
+                      ensure_ascii=False)
 
 
 def write_manifest(out_dir: Path, variants: list[Any], results: list[dict[str, Any]], settings: Settings
@@ -138,15 +139,15 @@ def write_manifest(out_dir: Path, variants: list[Any], results: list[dict[str, A
                                      audience=b.audience, platform=b.channel or b.platform,
                                      duration_s=round(tl.duration_ms / 1000, 2), aspect=b.aspect, folder=folder,
                                      hook_clip_id=hook.clip_id if hook else None, hook_source=hook_source))
-        cell = (v.row, v.test, b.aspect, b.channel, b.duration_s)
+        cell = (v.row, b.aspect, b.channel, b.duration_s)  # audiences and test variants of one brief
         groups.setdefault(cell, {}).setdefault(_signature(sb), []).append(v.key)
     same = [keys for cell in groups.values() for keys in cell.values() if len(keys) > 1]
     for keys in same:
         for k in keys:
             sb = loaded[k]
             others = ", ".join(x for x in keys if x != k)
-            note = (f"same shots and lines as {others}: the library offers nothing that differs for these "
-                    "audiences (add footage or per-audience points in the product facts)")
+            note = (f"same shots, lines and music as {others}: the library offers nothing that differs for "
+                    "these variants (add footage of the product, or per-audience points in the product facts)")
             if note not in sb.notes:
                 res = next(r for r in results if r["key"] == k)
                 sb = sb.model_copy(update={"notes": [*sb.notes, note]})

@@ -100,7 +100,7 @@ def test_the_uploaded_file_carries_the_key(tmp_path: Path) -> None:
 
 def test_audiences_the_library_cannot_tell_apart_are_said_to_be_the_same(tmp_path: Path) -> None:
     """Two audiences no profile knows, in another language than the ad (so not even named in it): the ads come out
-    the same, and both storyboards say so instead of pretending to be 千人千面."""
+    the same, and both storyboards say so instead of pretending to be 千人千面 (test variants likewise)."""
     import json
 
     (tmp_path / "b.yaml").write_text(f"""
