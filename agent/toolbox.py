@@ -262,6 +262,9 @@ class Toolbox:
         self._count("render")
         with _optional("the renderer"):
             from tools.render import render
+        from cutpilot.mediauri import resolve_timeline
+
+        timeline = resolve_timeline(timeline, self.settings)  # media:// / file:// / s3:// → local files here
         return render(timeline, out, settings=self.settings, quality=quality,  # type: ignore[arg-type]
                       cache_dir=cache_dir)
 

@@ -34,7 +34,9 @@ def register(app: typer.Typer) -> None:
 
         check_out(out, force, kind="file")
         settings = get_settings()
-        tl = Timeline.load(timeline)
+        from cutpilot.mediauri import resolve_timeline
+
+        tl = resolve_timeline(Timeline.load(timeline), settings)
         console = Console()
         if preview:
             from tools.mpy import preview as mpy_preview
