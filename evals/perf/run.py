@@ -96,13 +96,14 @@ def estimation(seed: int = 0, impressions_per_day: int = 20_000, days: int = 10)
         naive = _naive_completion([r for r in rows if r.platform == plat], variants)
         ids = sorted(naive)
         naive_rho[plat] = spearman([naive[i] for i in ids], [-world.clips[i].hold for i in ids])
-    elems = [e for e in report.elements if e.platform == "oceanengine" and e.element == "cta"]
+    elems = [e for e in report.elements if e.platform == "oceanengine" and e.element != "format"]
     return {
         "clips": len(world.clips), "variants": len(variants), "rows": len(rows), "hook_basis": report.hook_basis,
         "hook_rho": hook_rho, "hook_rho_min": min(hook_rho.values()), "hold_rho": hold_rho,
         "hold_rho_mean": float(np.mean(list(hold_rho.values()))), "hold_rho_naive": naive_rho,
         "hold_rho_naive_mean": float(np.mean(list(naive_rho.values()))),
-        "cta_ctr_rho": spearman([e.ctr for e in elems], [world.element_effects[("cta", e.value)] for e in elems]),
+        "element_ctr_rho": spearman([e.ctr for e in elems],
+                                    [world.element_effects[(e.element, e.value)] for e in elems]),
         "snapshot": report.snapshot,
     }
 
