@@ -273,6 +273,17 @@ def test_unfinished_jobs_resume_on_start(env: Env, tmp_path: Path) -> None:
     led.update_job("abcdefabcdef", status="running", progress=0.4)
     assert env.studio.jobs_runner.start() >= 1
     assert _job(env, "abcdefabcdef")["status"] == "done"
+    # a job whose work fails is `failed` with one line; the ledger file alone tells a fresh reader the same
+    job = env.studio.jobs_runner.submit("plan", {"ad_id": "feedfeedfeed"})
+    j = _job(env, job)
+    assert j["status"] == "failed" and "NotFoundError" in j["message"] and "\n" not in j["message"]
+    from cutpilot.studio.jobs import Ledger
+
+    fresh = Ledger(env.settings.home / "studio.sqlite")
+    try:
+        assert fresh.job(job).status == "failed" and fresh.job("abcdefabcdef").status == "done"
+    finally:
+        fresh.close()
 
 
 # -- the shared ad --------------------------------------------------------------------------------------------------
