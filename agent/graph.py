@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -633,11 +632,10 @@ def write_outputs(out_dir: Path, sb: Storyboard, tl: Timeline, staged: OutputSet
 
 
 def open_checkpointer(settings: Settings) -> Any:
-    """The persistent sqlite checkpointer under CUTPILOT_HOME (one file for all threads)."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
+    """The persistent checkpointer: SQLite under CUTPILOT_HOME, or Postgres at CUTPILOT_CHECKPOINT_URL."""
+    from cutpilot.checkpoints import open_checkpointer as open_store
 
-    conn = sqlite3.connect(str(settings.path("checkpoints.sqlite")), check_same_thread=False)
-    return SqliteSaver(conn)
+    return open_store(settings)
 
 
 def _enforce_explicit(brief: Brief, parsed: Brief, text: str, run: RunRecord) -> Brief:
