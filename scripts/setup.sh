@@ -12,6 +12,7 @@ command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 [ -e /usr/share/gcin-voice/ogg/ㄇㄚ/3.ogg ] || [ -e /usr/share/gcin/ogg/ㄇㄚ/3.ogg ] || need_apt+=(gcin-voice)  # Mandarin syllables
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # the studio's real-browser tests (playwright drives it)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk fontconfig)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)  # a private server for tests/test_postgres.py
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing system packages: ${need_apt[*]}"
