@@ -163,3 +163,19 @@ def test_an_empty_cache_entry_is_made_again(tmp_path: Path, music: str) -> None:
     _check(res, tl)
     (cache / joined).unlink()  # the handed-out file is its own link: it plays on when the cache entry goes
     _check(res, tl)
+
+
+def test_media_uris_are_resolved_and_keyed_like_plain_paths(tmp_path: Path, music: str) -> None:
+    """The studio hands over the planner's timeline as it is: media:// sources play from the media root, and hit
+    the segments the same files made as plain paths."""
+    root = FIX
+    settings = Settings(home=tmp_path / "home", media_root=root)
+    cache = tmp_path / "cache"
+    tl = _timeline(music)
+    plain = render_preview(tl, tmp_path / "p0.mp4", settings=settings, cache_dir=cache)
+    items = [v.model_copy(update={"source": "media://" + Path(v.source).name}) if isinstance(v, ClipItem) else v
+             for v in tl.video]
+    by_ref = tl.model_copy(update={"video": items})
+    res = render_preview(by_ref, tmp_path / "p1.mp4", settings=settings, cache_dir=cache)
+    assert res.cached and res.segments_rendered == 0 and plain.segments_total == res.segments_total
+    _check(res, tl)

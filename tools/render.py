@@ -657,9 +657,13 @@ def render_preview(timeline: Timeline, out: Path, *, settings: Settings, cache_d
     Half-size frames in draft x264 with the final's segment boundaries and keys (so a swapped shot re-encodes only
     its own segment and an unchanged timeline is a cache hit), joined by stream copy, `+faststart` so a browser
     starts playing at once, written atomically. Audio: the final's cached mix when there is one, else the one-pass
-    preview mix (cached by the same audio inputs, so a swap of a silent shot reuses it)."""
-    return _render(preview_timeline(timeline, scale), out, settings=settings, quality="draft", cache_dir=cache_dir,
-                   progress=progress, preview=True)
+    preview mix (cached by the same audio inputs, so a swap of a silent shot reuses it). The studio calls this
+    directly, so media references (media://, file://, s3://) are resolved here; plain paths pass unchanged."""
+    from cutpilot.mediauri import resolve_timeline
+
+    tl = preview_timeline(resolve_timeline(timeline, settings), scale)
+    return _render(tl, out, settings=settings, quality="draft", cache_dir=cache_dir, progress=progress,
+                   preview=True)
 
 
 def render(timeline: Timeline, out: Path, *, settings: Settings, quality: Quality = "standard",
