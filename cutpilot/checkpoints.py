@@ -74,28 +74,33 @@ def open_checkpointer(settings: Settings) -> Checkpointer:
         conn = sqlite3.connect(str(settings.path("checkpoints.sqlite")), check_same_thread=False)
         return SqliteSaver(conn)
     from langgraph.checkpoint.postgres import PostgresSaver
-    from psycopg.rows import dict_row
+    from psycopg import Connection
+    from psycopg.rows import DictRow, dict_row
+    from psycopg_pool import ConnectionPool, PoolTimeout
 
     # autocommit + no prepared statements + dict rows: what PostgresSaver expects (and safe behind pgbouncer)
-    conn = connect_postgres(url, autocommit=True, prepare_threshold=0, row_factory=dict_row)
-    saver = PostgresSaver(conn)
+    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
     with _set_up_lock:
         if url not in _set_up:
-            try:
+            with connect_postgres(url, **kwargs) as conn:  # also the one-line error for a bad URL or server
                 conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
-                try:
-                    saver.setup()
-                finally:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
-            except BaseException:
-                conn.close()
-                raise
+                PostgresSaver(conn).setup()
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
             _set_up.add(url)
-    return saver
+    # a pool, not one connection: a server restart or a dropped connection costs a reconnect, not the session
+    pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
+        url, min_size=1, max_size=4, open=False, num_workers=1, kwargs={**kwargs, "connect_timeout": 10},
+        check=ConnectionPool.check_connection)
+    try:
+        pool.open(wait=True, timeout=30.0)
+    except PoolTimeout:
+        pool.close()
+        raise InputError(f"cannot connect to Postgres at {redact(url)}: no connection within 30 s") from None
+    return PostgresSaver(pool)
 
 
 def close(checkpointer: Any) -> None:
-    """Close the connection (sqlite3 or psycopg) or pool behind a checkpointer that `open_checkpointer` made."""
+    """Close the sqlite3 connection or the psycopg pool behind a checkpointer that `open_checkpointer` made."""
     conn = getattr(checkpointer, "conn", None)
     if conn is not None:
         conn.close()

@@ -105,8 +105,31 @@ def test_setup_runs_once_and_a_second_open_shares_the_tables(pg_server: PgServer
     finally:
         for s in savers:
             close(s)
-    with pytest.raises(Exception, match="closed"):
-        getattr(savers[0], "conn").execute("SELECT 1")  # noqa: B009
+    assert all(getattr(s, "conn").closed for s in savers)  # noqa: B009 - the pools, closed
+
+
+def test_dropped_connections_are_replaced(pg_server: PgServer, tmp_path: Path) -> None:
+    """A server that drops every connection (a restart, a failover, an idle timeout) costs a reconnect, not the
+    studio's session: the checkpointer's and the ledger's pools check a connection before handing it out."""
+    import psycopg
+
+    url = pg_server.new_database()
+    settings = _settings(tmp_path / "home", url)
+    cp = open_checkpointer(settings)
+    led = open_ledger(settings)
+    try:
+        cfg: Any = {"configurable": {"thread_id": "t1", "checkpoint_ns": ""}}
+        assert cp.get_tuple(cfg) is None
+        led.add_job("j", "batch", {})
+        with psycopg.connect(url, autocommit=True) as admin:
+            killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+        assert killed and killed[0] >= 2
+        assert cp.get_tuple(cfg) is None
+        assert led.update_job("j", status="running") and led.job("j").status == "running"
+    finally:
+        close(cp)
+        led.close()
 
 
 # --- bad URLs ---------------------------------------------------------------------------------------------------------
