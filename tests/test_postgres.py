@@ -144,6 +144,16 @@ def test_a_url_that_is_not_postgres_is_refused_in_one_line(url: str, tmp_path: P
         assert e.value.exit_code == 2
 
 
+def test_the_cli_reports_a_bad_url_in_one_line_with_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "CUTPILOT_HOME": str(tmp_path / "home"), "CUTPILOT_TEXT_EMBEDDER": "hash",
+           "CUTPILOT_CHECKPOINT_URL": "mysql://u:hunter2@db/x"}
+    proc = subprocess.run([str(Path(sys.executable).parent / "cutpilot"), "resume", "abc"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if "CUTPILOT_CHECKPOINT_URL" in ln]
+    assert len(lines) == 1 and lines[0].startswith("error: InputError:") and "hunter2" not in proc.stderr, proc.stderr
+
+
 def test_an_unreachable_server_or_a_wrong_password_is_one_line(pg_server: PgServer, tmp_path: Path) -> None:
     closed = f"postgresql://u:hunter2@127.0.0.1:{_closed_port()}/db"
     wrong = f"postgresql://{pg_server.user}:hunter2@{pg_server.host}:{pg_server.port}/postgres"
