@@ -271,7 +271,8 @@ class PostgresLedger(Ledger):
 
         connect_postgres(url).close()  # a bad URL or an unreachable server: one line now, not a pool timeout
         self._pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False, num_workers=1,
-                                    kwargs={"connect_timeout": 10}, check=ConnectionPool.check_connection)
+                                    kwargs={"connect_timeout": 10, "prepare_threshold": 0},
+                                    check=ConnectionPool.check_connection)
         self._pool.open(wait=True, timeout=30.0)
         with self._pool.connection() as c:
             c.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))

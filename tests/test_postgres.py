@@ -310,3 +310,29 @@ def test_ledger_updates_from_another_process(ledger_url: str | None, tmp_path: P
     assert all(p.wait(120) == 0 for p in procs)
     with _open(tmp_path, ledger_url) as led:
         assert led.job("p").result == {"n": 80}
+
+
+def test_sqlite_ledger_opens_the_studios_existing_file(tmp_path: Path) -> None:
+    """The studio's `studio.sqlite` as it is today opens in the new ledger with every job and document, and the
+    studio's own reader still reads what the new ledger wrote (the switch needs no migration)."""
+    from cutpilot.studio.jobs import Ledger as StudioLedger
+
+    path = tmp_path / "home" / "studio.sqlite"
+    old = StudioLedger(path)
+    old.add_job("j1", "plan", {"ad_id": "a1"})
+    old.update_job("j1", status="done", progress=1.0, result={"ad": "x.mp4"}, message="done")
+    old.put("ad", "a1", {"status": "done"})
+    old.close()
+    with SqliteLedger(path) as led:
+        j = led.job("j1")
+        assert (j.kind, j.status, j.progress, j.result, j.params) == ("plan", "done", 1.0, {"ad": "x.mp4"},
+                                                                      {"ad_id": "a1"})
+        assert led.get("ad", "a1") == {"status": "done"}
+        led.add_job("j2", "batch", {"n": 2})
+        led.change("ad", "a1", lambda d: d.update(status="review"))
+    old = StudioLedger(path)
+    try:
+        assert old.job("j2").status == "queued" and old.job_params("j2") == ("batch", {"n": 2})
+        assert old.get("ad", "a1") == {"status": "review"}
+    finally:
+        old.close()
