@@ -467,6 +467,9 @@ class ClipStore:
             if name == "server":
                 if not settings.qdrant_url:
                     raise StoreError("store backend 'server' needs QDRANT_URL")
+                # the client's version check runs in a thread and warns when the server is unreachable; that case
+                # is reported below as one error line (an incompatible version still warns)
+                warnings.filterwarnings("ignore", message="Failed to obtain server version", category=UserWarning)
                 client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=30)
             else:
                 path = store_path(settings, "local").parent
