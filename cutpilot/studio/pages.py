@@ -260,13 +260,18 @@ def _norm(s: str) -> str:
 
 
 @router.post("/library/clips/{clip_id}", response_class=HTMLResponse)
-async def clip_save(request: Request, clip_id: str) -> HTMLResponse:
+def clip_save(request: Request, clip_id: str, content_type: str | None = Form(default=None),
+              format: str | None = Form(default=None), product: str | None = Form(default=None),
+              description: str | None = Form(default=None), transcript: str | None = Form(default=None),
+              tags: str | None = Form(default=None), trend_tags: str | None = Form(default=None),
+              language: str | None = Form(default=None)) -> HTMLResponse:
     studio = _studio(request)
-    form = await request.form()
+    form = {"content_type": content_type, "format": format, "product": product, "description": description,
+            "transcript": transcript, "tags": tags, "trend_tags": trend_tags, "language": language}
     try:
         clip = studio.clip(clip_id)
         before = _shown(clip)
-        fields = {k: str(form[k]) for k in before if k in form and _norm(str(form[k])) != _norm(before[k])}
+        fields = {k: v for k, v in form.items() if v is not None and _norm(v) != _norm(before[k])}
         if fields:
             clip = studio.edit_clip(clip_id, fields)
     except NotFoundError as e:
