@@ -2,6 +2,17 @@
 千人千面 variants. Fail-and-continue, resumable, summary.json. A variant is
 skipped only when its folder holds the complete set made by the same identity (brief row, axes, library state,
 output settings, folder): a changed brief or library, a missing file or another folder means it is made again.
+
+`executor="ray"`: one Ray task per unfinished variant, on long-lived actors (`BatchWorker`). Planning needs
+clip search and the embedded store admits one process, so each worker searches its own read-only snapshot:
+the driver reads every point (vectors + payload) once and each worker loads them into a private store in a
+temp folder, the same backend with the same points, hence the same search results and the same storyboards
+as the local path. Planning stays in the worker with the render rather than on the driver because the graph
+plans and renders in one checkpointed run; splitting them would put the planner (LLM calls, TTS, the voice
+check) on the single driver, which is the cost that has to scale out. A snapshot is a copy of the library per
+worker, so it fits libraries of up to some 10^5 clips; beyond that point the library at a Qdrant server
+(QDRANT_URL), which every worker queries directly. A clip source that lives in memory (tests) is sent as is.
+The skip check runs on the driver, so a re-run of a finished batch starts no cluster at all.
 """
 
 from __future__ import annotations
@@ -10,7 +21,10 @@ import csv
 import hashlib
 import itertools
 import json
+import os
 import re
+import resource
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -197,11 +211,105 @@ def _inside(root: Path, result: dict[str, Any]) -> bool:
     return all(Path(p).resolve().is_relative_to(root) for p in paths if p)
 
 
+def _skipped(v: Variant, vdir: Path, thread_id: str) -> dict[str, Any]:
+    present = {k: str(vdir / f) for k, f in (("storyboard", "storyboard.json"), ("timeline", "timeline.json"),
+                                             ("captions", "captions.srt"), ("otio", "timeline.otio"),
+                                             ("ad", "ad.mp4"), ("run", "run.json")) if (vdir / f).is_file()}
+    return {"key": v.key, "status": "skipped", "out_dir": str(vdir), "thread_id": thread_id,
+            "paths": present, "note": "already finished"}
+
+
+def make_variant(door: Any, v: Variant, vdir: Path, root: Path, thread_id: str, why: str, *, render: bool,
+                 quality: str) -> dict[str, Any]:
+    """One unfinished variant through the front door; a typed failure is a failed row, not an exception."""
+    try:
+        base = Brief.model_validate(v.base)
+        r = door.make(v.text or base, out_dir=vdir, base=base, render=render,
+                      quality=quality, thread_id=thread_id, strict=v.strict)
+        res = {"key": v.key, "status": "ok", "out_dir": str(vdir), "thread_id": thread_id, "paths": r.paths,
+               "total_s": r.timeline.duration_ms / 1000, "brain": r.run.brain, "warnings": r.run.warnings}
+        if why != "new":
+            res["note"] = why
+    except (CutpilotError, ValidationError) as e:
+        msg = e.one_line() if isinstance(e, CutpilotError) else str(e).splitlines()[0]
+        return {"key": v.key, "status": "failed", "out_dir": str(vdir), "error": msg}
+    if not _inside(root, res):
+        return {"key": v.key, "status": "failed", "out_dir": str(vdir),
+                "error": f"outputs were written outside the batch folder {root}"}
+    return res
+
+
+class LibrarySnapshot:
+    """A read-only copy of what the planner searches, for workers that may not open the library: the clip
+    source itself when it lives in memory, nothing when the library is a Qdrant server (workers open it), else
+    every point of the embedded store, which `open` loads into a private store of the same backend."""
+
+    def __init__(self, library: Any) -> None:
+        self.source: Any = None
+        self.points: list[Any] = []
+        self.meta: Any = None
+        self.backend: str | None = None
+        if hasattr(library, "find") or not hasattr(library, "batch"):
+            self.source = library
+            return
+        with library.batch() as store:
+            self.meta, self.backend = store.meta, store.backend
+            if self.backend == "server":
+                return
+            offset: str | None = None
+            while True:
+                page, offset = store.scroll_points(offset, 512)
+                self.points.extend(page)
+                if offset is None:
+                    break
+
+    def open(self, settings: Settings) -> Any:
+        """The worker's library: searches exactly what the driver's would."""
+        if self.source is not None:
+            return self.source
+        from index.library import Library
+
+        if self.backend == "server":
+            return Library.open(settings)
+        from index.clipvec import get_image_embedder
+        from index.embed import get_text_embedder
+        from index.store import ClipStore
+
+        private = settings.model_copy(update={"home": Path(tempfile.mkdtemp(prefix="cp-snapshot-"))})
+        store = ClipStore.open(private, self.meta, backend=self.backend)
+        store.upsert(self.points)
+        image = get_image_embedder(settings) if self.meta.image_model else None
+        return Library(store, get_text_embedder(settings), image, settings)
+
+
+class BatchWorker:
+    """A worker's state for its whole life (a Ray actor): the library snapshot and one front door over it."""
+
+    def __init__(self, settings: Settings, snapshot: LibrarySnapshot, planner: str | None, tools: Any) -> None:
+        from agent.run import FrontDoor
+
+        self.library = snapshot.open(settings)
+        self.door = FrontDoor(settings, self.library, planner=planner, tools=tools,  # type: ignore[arg-type]
+                              perf_mode="thompson")
+        self.units = 0
+
+    def make(self, v: Variant, vdir: Path, root: Path, thread_id: str, why: str, render: bool,
+             quality: str) -> dict[str, Any]:
+        self.units += 1
+        return make_variant(self.door, v, vdir, root, thread_id, why, render=render, quality=quality)
+
+    def stats(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "units": self.units,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
 def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, planner: str | None = None,
               render: bool = True, quality: str = "draft", jobs: int = 1, progress: bool = True,
-              tools: Any = None) -> dict[str, Any]:
+              tools: Any = None, executor: str = "local", ray_address: str | None = None,
+              workers: int | None = None, worker_cls: type | None = None) -> dict[str, Any]:
     """Make every variant; failures are recorded and the batch goes on; finished variants (same identity, all
-    files present in this folder) are skipped; summary.json names only files inside `out_dir`."""
+    files present in this folder) are skipped; summary.json names only files inside `out_dir`.
+    `executor="ray"`: unfinished variants run on Ray workers (`BatchWorker`, or `worker_cls`)."""
     from agent.run import FrontDoor
     from cutpilot.atomic import write_text
     from cutpilot.outdir import claim
@@ -212,33 +320,67 @@ def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, pl
     lib_state, set_state = library_state(library), settings_state(settings)
     t0 = time.perf_counter()
 
-    def one(door: FrontDoor, v: Variant) -> dict[str, Any]:
+    def unit(v: Variant) -> tuple[Path, str, str | None]:
         vdir = out_dir / v.key
         ident = variant_identity(v, library=lib_state, settings=set_state, planner=planner,
                                  render=render, quality=quality, folder=vdir)
         thread_id = f"batch-{ident[:24]}"
-        why = finished_here(vdir, thread_id, render)
+        return vdir, thread_id, finished_here(vdir, thread_id, render)
+
+    def one(door: FrontDoor, v: Variant) -> dict[str, Any]:
+        vdir, thread_id, why = unit(v)
         if why is None:
-            present = {k: str(vdir / f) for k, f in (("storyboard", "storyboard.json"), ("timeline", "timeline.json"),
-                                                     ("captions", "captions.srt"), ("otio", "timeline.otio"),
-                                                     ("ad", "ad.mp4"), ("run", "run.json")) if (vdir / f).is_file()}
-            return {"key": v.key, "status": "skipped", "out_dir": str(vdir), "thread_id": thread_id,
-                    "paths": present, "note": "already finished"}
-        try:
-            base = Brief.model_validate(v.base)
-            r = door.make(v.text or base, out_dir=vdir, base=base, render=render,
-                          quality=quality, thread_id=thread_id, strict=v.strict)  # type: ignore[arg-type]
-            res = {"key": v.key, "status": "ok", "out_dir": str(vdir), "thread_id": thread_id, "paths": r.paths,
-                   "total_s": r.timeline.duration_ms / 1000, "brain": r.run.brain, "warnings": r.run.warnings}
-            if why != "new":
-                res["note"] = why
-        except (CutpilotError, ValidationError) as e:
-            msg = e.one_line() if isinstance(e, CutpilotError) else str(e).splitlines()[0]
-            return {"key": v.key, "status": "failed", "out_dir": str(vdir), "error": msg}
-        if not _inside(root, res):
-            return {"key": v.key, "status": "failed", "out_dir": str(vdir),
-                    "error": f"outputs were written outside the batch folder {out_dir}"}
-        return res
+            return _skipped(v, vdir, thread_id)
+        return make_variant(door, v, vdir, root, thread_id, why, render=render, quality=quality)
+
+    results: list[dict[str, Any]] = []
+    workers_stats: list[dict[str, Any]] = []
+    if executor == "ray":
+        results, workers_stats = _run_on_pool(variants, unit, library, settings, root, planner=planner,
+                                              tools=tools, render=render, quality=quality, address=ray_address,
+                                              workers=workers, worker_cls=worker_cls or BatchWorker)
+    else:
+        results = _run_here(variants, one, settings, library, planner=planner, tools=tools, jobs=jobs,
+                            progress=progress)
+    from agent.manifest import write_manifest
+
+    handoff = write_manifest(out_dir, variants, results, settings)
+    summary = {
+        "file": str(path), "variants": len(variants),
+        "ok": sum(r["status"] == "ok" for r in results), "skipped": sum(r["status"] == "skipped" for r in results),
+        "failed": sum(r["status"] == "failed" for r in results), "wall_s": round(time.perf_counter() - t0, 2),
+        "results": results,
+        "manifest": handoff["manifest"], "shots": handoff["shots"], "identical": handoff["same"],
+        **({"executor": "ray", "workers": workers_stats} if executor == "ray" else {}),
+    }
+    write_text(out_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
+    return summary
+
+
+def _run_on_pool(variants: list[Variant], unit: Any, library: Any, settings: Settings, root: Path, *,
+                 planner: str | None, tools: Any, render: bool, quality: str, address: str | None,
+                 workers: int | None, worker_cls: type) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Skip checks here; every unfinished variant as one task on the pool; results in variant order."""
+    from cutpilot.executors import LazyPool
+
+    plan = [(v, *unit(v)) for v in variants]
+    todo = [p for p in plan if p[3] is not None]
+    if not todo:
+        return [_skipped(v, vdir, tid) for v, vdir, tid, _ in plan], []
+    pool = LazyPool(worker_cls, (settings, LibrarySnapshot(library), planner, tools), address=address,
+                    workers=workers)
+    try:
+        refs = {v.key: pool.submit("make", v, vdir, root, tid, why, render, quality) for v, vdir, tid, why in todo}
+        results = [pool.get(refs[v.key]) if v.key in refs else _skipped(v, vdir, tid) for v, vdir, tid, _ in plan]
+        return results, pool.stats()
+    finally:
+        pool.close()
+
+
+def _run_here(variants: list[Variant], one: Any, settings: Settings, library: Any, *, planner: str | None,
+              tools: Any, jobs: int, progress: bool) -> list[dict[str, Any]]:
+    """The local executor: one front door, variants in a thread pool (`jobs`) or in order with a progress bar."""
+    from agent.run import FrontDoor
 
     results: list[dict[str, Any]] = []
     with FrontDoor(settings, library, planner=planner, tools=tools, perf_mode="thompson") as door:  # type: ignore[arg-type]
@@ -253,15 +395,4 @@ def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, pl
                 for v in variants:
                     results.append(one(door, v))
                     prog.advance(task)
-    from agent.manifest import write_manifest
-
-    handoff = write_manifest(out_dir, variants, results, settings)
-    summary = {
-        "file": str(path), "variants": len(variants),
-        "ok": sum(r["status"] == "ok" for r in results), "skipped": sum(r["status"] == "skipped" for r in results),
-        "failed": sum(r["status"] == "failed" for r in results), "wall_s": round(time.perf_counter() - t0, 2),
-        "results": results,
-        "manifest": handoff["manifest"], "shots": handoff["shots"], "identical": handoff["same"],
-    }
-    write_text(out_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
-    return summary
+    return results

@@ -1,4 +1,4 @@
-"""`cutpilot ingest PATH... [--annotations FILE] [--product NAME] [--jobs N]`."""
+"""`cutpilot ingest PATH... [--annotations FILE] [--product NAME] [--jobs N] [--executor local|ray]`."""
 
 from __future__ import annotations
 
@@ -22,24 +22,29 @@ def register(app: typer.Typer) -> None:
         no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars (logs, CI).")] = False,
         wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another ingest on this "
                                              "home to finish (default: fail at once, naming it).")] = 0.0,
+        executor: Annotated[str | None, typer.Option("--executor", help="local (this process, default) | ray (one "
+                                                     "task per source window on Ray workers that load the models "
+                                                     "once; RAY_ADDRESS or a private cluster)")] = None,
     ) -> None:
         """Slice footage into 1–10 s clips, transcribe, describe, label and add them to the clip library."""
         from rich.console import Console
         from rich.table import Table
 
+        from cutpilot.executors import resolve
         from cutpilot.settings import get_settings
         from index.ingest import ingest
         from index.library import Library
         from index.lock import ingest_lock
 
         settings = get_settings()
+        where = resolve(executor, settings.executor)
         out, err = Console(), Console(stderr=True)
         # one writer per home; the store itself is held only while a finished batch is committed, so search,
         # clips and make keep working during a long ingest
         with ingest_lock(settings.home).hold(wait, on_wait="waiting for the other ingest"), \
                 Library.open(settings, lazy=True) as lib:
             report = ingest(paths, settings, lib, annotations=annotations, product=product, jobs=jobs,
-                            progress=not no_progress)
+                            progress=not no_progress, executor=where, ray_address=settings.ray_address)
             total = lib.count()
         for row in report.rows:
             if row.status == "failed":

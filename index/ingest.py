@@ -16,6 +16,15 @@ again and committed batches not recomputed.
 
 Audio-less videos (no audio stream) are ingested for their pictures with has_audio=False and reported with
 a one-line warning; unsupported, corrupt, zero-length and too-short files fail one line each.
+
+`executor="ray"` runs each source window (its ASR + shot cuts, then its batch of clip records) as a unit on a
+Ray actor (`IngestWorker`) that loads Whisper, the text embedder and the labeler once for its whole life. The
+driver keeps everything that touches the library (skip checks, merging with human fields, `Library.add`, which
+embeds and upserts, and progress.json), so it stays the one writer and workers never open the store. Window
+caches are keyed by source hash and window length and written atomically by whichever worker made them, so a
+retried or repeated unit rewrites the same file and a re-run skips it. Photos stay on the driver (one record
+each). Embedding stays with the writer because `Library.add` is what computes vectors; that is the driver's
+main per-unit cost (BENCHMARKS.md, scale).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import errno
 import hashlib
 import json
 import os
+import resource
 import tempfile
 import threading
 import time
@@ -32,7 +42,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -59,6 +69,7 @@ from index.windows import (
 )
 
 if TYPE_CHECKING:
+    from cutpilot.executors import WorkerPool
     from index.library import Library
 
 PIPELINE_VERSION = 1
@@ -84,6 +95,7 @@ class IngestReport(BaseModel):
     stage_seconds: dict[str, float] = Field(default_factory=dict)
     footage_seconds: float = 0.0
     wall_seconds: float = 0.0
+    workers: list[dict[str, Any]] = Field(default_factory=list)  # each Ray worker's stats (executor=ray)
 
     @property
     def failed(self) -> list[FileStatus]:
@@ -217,8 +229,11 @@ class Ingestor:
     """Holds the per-run state (settings, library, caches, timers); `run` is the whole job."""
 
     def __init__(self, settings: Settings, library: Library, *, product: str | None = None,
-                 annotations: dict[Path, list[Annotation]] | None = None, window_s: float = WINDOW_S) -> None:
+                 annotations: dict[Path, list[Annotation]] | None = None, window_s: float = WINDOW_S,
+                 embedder: Any = None, pool: WorkerPool | None = None) -> None:
         self.settings = settings
+        self.pool = pool  # None: every unit runs here; else windows run on the pool's workers
+        self._embedder = embedder
         self.window_s = window_s
         self.library = library
         self.product = product
@@ -230,6 +245,7 @@ class Ingestor:
         self._vlm_failed = False
         self._llm_failed = False
         self.warnings: list[str] = []
+        self.worker_stats: list[dict[str, Any]] = []
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _work(self, h: str) -> Path:
@@ -240,7 +256,8 @@ class Ingestor:
             if self._labeler is None:
                 from index.labels import offline_labeler
 
-                self._labeler = offline_labeler(self.library.embedder)
+                self._labeler = offline_labeler(self._embedder if self._embedder is not None
+                                                else self.library.embedder)
             return self._labeler
 
     def _asr(self, src: Path, h: str, has_audio: bool) -> dict[str, Any]:
@@ -315,35 +332,56 @@ class Ingestor:
         _atomic_json(cache, shots)
         return shots
 
+    def _analyse_unit(self, src: Path, h: str, has_audio: bool, duration: float, windows: list[tuple[float, float]],
+                      i: int, need_shots: bool) -> tuple[dict[str, Any], list[float]]:
+        """One window's words and cuts (one window: the whole-file path and its caches); a unit of work."""
+        st = self.stages
+        shots: list[float] = []
+        if len(windows) == 1:
+            with st.time("asr"):
+                asr = self._asr(src, h, has_audio)
+            if need_shots:
+                with st.time("scenes"):
+                    shots = self._shots(src, h)
+            return asr, shots
+        win, last = windows[i], i == len(windows) - 1
+        with st.time("asr"):
+            asr = self._asr_window(src, h, i, win, duration, last=last, has_audio=has_audio)
+        if need_shots:
+            with st.time("scenes"):
+                shots = self._shots_window(src, h, i, win, duration, last=last)
+        return asr, shots
+
+    def _collect(self, out: dict[str, Any]) -> Any:
+        """A worker's answer: its value, with its stage seconds and warnings added to this run's."""
+        with self.stages._lock:
+            for k, v in out["seconds"].items():
+                self.stages.seconds[k] = self.stages.seconds.get(k, 0.0) + v
+        self.warnings.extend(out["warnings"])
+        return out["value"]
+
     def _analyse(self, src: Path, h: str, has_audio: bool, duration: float, windows: list[tuple[float, float]],
                  need_shots: bool, stage: Any, tick: Any) -> tuple[list[Word], str | None, bool, list[float]]:
         """Words, language, silent flag and shot cuts of the whole source, a window at a time (one window: the
-        whole-file path and its caches)."""
-        st = self.stages
-        if len(windows) == 1:
-            stage("asr")
-            with st.time("asr"):
-                asr = self._asr(src, h, has_audio)
-            shots: list[float] = []
-            if need_shots:
-                stage("shots")
-                with st.time("scenes"):
-                    shots = self._shots(src, h)
-            tick(duration / 2)
-            return [Word(**w) for w in asr["words"]], asr.get("language"), bool(asr.get("silent")), shots
-        parts: list[dict[str, Any]] = []
-        cut_parts: list[list[float]] = []
+        whole-file path and its caches); on a pool every window is sent at once."""
+        n = len(windows)
+        refs = [self.pool.submit("analyse", src, h, has_audio, duration, windows, i, need_shots)
+                for i in range(n)] if self.pool is not None else []
+        results: list[tuple[dict[str, Any], list[float]]] = []
         for i, win in enumerate(windows):
-            last = i == len(windows) - 1
-            stage(f"asr + shots {win[0]:.0f}–{win[1]:.0f} s")
-            with st.time("asr"):
-                parts.append(self._asr_window(src, h, i, win, duration, last=last, has_audio=has_audio))
-            if need_shots:
-                with st.time("scenes"):
-                    cut_parts.append(self._shots_window(src, h, i, win, duration, last=last))
-            tick((win[1] - win[0]) / 2)
+            stage("asr" if n == 1 else f"asr + shots {win[0]:.0f}–{win[1]:.0f} s")
+            if self.pool is not None:
+                results.append(self._collect(self.pool.get(refs[i])))
+            else:
+                results.append(self._analyse_unit(src, h, has_audio, duration, windows, i, need_shots))
+            tick(duration / 2 if n == 1 else (win[1] - win[0]) / 2)
+        if n == 1:
+            asr, shots = results[0]
+            return [Word(**w) for w in asr["words"]], asr.get("language"), bool(asr.get("silent")), shots
+        parts = [a for a, _ in results]
         words = merge_words([[Word(**w) for w in p["words"]] for p in parts])
         language = language_of([(p.get("language"), len(p["words"])) for p in parts])
+        cut_parts = [c for _, c in results] if need_shots else []
         return words, language, all(p.get("silent") for p in parts), merge_shots(cut_parts)
 
     def _describe(self, keyframes: list[Path], facts: Any, transcript: str, language: str | None) -> tuple[str, str]:
@@ -444,6 +482,13 @@ class Ingestor:
         committed: list[int] = list(prog["done"]) if isinstance(prog, dict) and prog.get("key") == key else []
         new_ids = {clip_id_for(h, a, b) for a, b in clips}
         by_mid = _WordIndex(words)
+        refs: dict[int, Any] = {}
+        for k, idx in enumerate(batches if self.pool is not None else []):  # every unfinished batch at once
+            part = [clips[i] for i in idx]
+            if not (k in committed and {clip_id_for(h, a, b) for a, b in part} <= existing_ids):
+                lo, hi = min(a for a, _ in part), max(b for _, b in part)
+                refs[k] = self.pool.submit("records", src, h, pr, part, by_mid.between(lo - 1e-3, hi),  # type: ignore[union-attr]
+                                           language, anns)
         for k, idx in enumerate(batches):
             part = [clips[i] for i in idx]
             span = sum(b - a for a, b in part)
@@ -451,7 +496,11 @@ class Ingestor:
             if k in committed and set(ids) <= existing_ids:
                 tick(span / 2)
                 continue
-            made = self._batch_records(src, h, pr, part, by_mid, language, anns, stage)
+            if k in refs:
+                stage("clips (workers)")
+                made = self._collect(self.pool.get(refs[k]))  # type: ignore[union-attr]
+            else:
+                made = self._batch_records(src, h, pr, part, by_mid, language, anns, stage)
             stage("embed")
             with st.time("embed"), self._lib_lock, self.library.batch():
                 olds = {r.clip_id: r for r in self.library.get_many(sorted(set(ids) & existing_ids))}
@@ -605,6 +654,41 @@ class Ingestor:
         return ClipRecord.model_validate(data)
 
 
+class IngestWorker:
+    """A worker's state for its whole life (a Ray actor): an Ingestor with no library (workers never open it)
+    holding Whisper, the text embedder and the offline labeler, each loaded once per worker."""
+
+    def __init__(self, settings: Settings, product: str | None, window_s: float) -> None:
+        from index.embed import get_text_embedder
+
+        self.ing = Ingestor(settings, cast("Library", None), product=product, window_s=window_s,
+                            embedder=get_text_embedder(settings))
+        self.units = 0
+
+    def _answer(self, value: Any) -> dict[str, Any]:
+        st, self.ing.stages = self.ing.stages, _Stages()
+        warnings, self.ing.warnings = self.ing.warnings, []
+        self.units += 1
+        return {"value": value, "seconds": st.seconds, "warnings": warnings}
+
+    def analyse(self, src: Path, h: str, has_audio: bool, duration: float, windows: list[tuple[float, float]],
+                i: int, need_shots: bool) -> dict[str, Any]:
+        return self._answer(self.ing._analyse_unit(src, h, has_audio, duration, windows, i, need_shots))
+
+    def records(self, src: Path, h: str, pr: Any, part: list[tuple[float, float]], words: list[Word],
+                language: str | None, anns: list[Annotation]) -> dict[str, Any]:
+        return self._answer(self.ing._batch_records(src, h, pr, part, _WordIndex(words), language, anns,
+                                                    lambda _s: None))
+
+    def stats(self) -> dict[str, Any]:
+        """Pid, units run, models this process loaded (Whisper, text embedders) and its peak RSS."""
+        from index import asr, embed
+
+        return {"pid": os.getpid(), "units": self.units, "whisper_loads": len(asr._models),
+                "embedder_loads": len(embed._CACHE), "labeler_loads": int(self.ing._labeler is not None),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
 def _still_format(facts: VisualFacts) -> tuple[str, ClipFormat]:
     """What kind of photo the measures say it is, and its format."""
     if facts.white_background or facts.plain_background == "yes":
@@ -616,10 +700,12 @@ def _still_format(facts: VisualFacts) -> tuple[str, ClipFormat]:
 
 def ingest(paths: list[Path], settings: Settings, library: Library, *, annotations: Path | None = None,
            product: str | None = None, jobs: int = 1, progress: bool = True,
-           window_s: float = WINDOW_S) -> IngestReport:
+           window_s: float = WINDOW_S, executor: str = "local", ray_address: str | None = None,
+           workers: int | None = None, worker_cls: type | None = None) -> IngestReport:
     """Ingest files and folders into `library`; never raises for a bad file or annotation line (each becomes a
     failed row), only for an annotation file that cannot be read at all. `window_s` is how much footage is decoded
-    and transcribed at a time."""
+    and transcribed at a time. `executor="ray"` runs the windows on Ray workers (`IngestWorker`, or `worker_cls`),
+    joining `ray_address` or starting a private cluster of `workers` CPUs."""
     t0 = time.perf_counter()
     roots = [r for r in (_resolved(p) for p in paths) if r is not None]
     loaded = load_annotations(annotations, roots, embedder=library.embedder, strict=False) if annotations else None
@@ -634,7 +720,32 @@ def ingest(paths: list[Path], settings: Settings, library: Library, *, annotatio
                 files.append(src)
             else:
                 rows.append(FileStatus(path=str(src), status="failed", message="annotated source not found"))
-    ing = Ingestor(settings, library, product=product, annotations=anns, window_s=window_s)
+    pool = None
+    if executor == "ray" and files:
+        from cutpilot.executors import LazyPool
+
+        pool = LazyPool(worker_cls or IngestWorker, (settings, product, window_s), address=ray_address,
+                        workers=workers)
+        jobs = max(jobs, 2 * pool.workers)  # driver threads only wait on workers and commit
+    try:
+        ing = Ingestor(settings, library, product=product, annotations=anns, window_s=window_s, pool=pool)
+        results = _run_files(ing, files, jobs, progress)
+        if pool is not None:
+            ing.worker_stats = pool.stats()
+    finally:
+        if pool is not None:
+            pool.close()
+    report = IngestReport(rows=rows + results, stage_seconds={k: round(v, 3) for k, v in ing.stages.seconds.items()},
+                          workers=ing.worker_stats)
+    report.footage_seconds = round(sum(r.duration for r in results if r.status in ("ok", "warning")), 3)
+    report.wall_seconds = round(time.perf_counter() - t0, 3)
+    for w in dict.fromkeys(ing.warnings):
+        report.rows.append(FileStatus(path="(run)", status="warning", message=w))
+    return report
+
+
+def _run_files(ing: Ingestor, files: list[Path], jobs: int, progress: bool) -> list[FileStatus]:
+    """Every source through `ing.process`, `jobs` at a time, with progress bars unless turned off."""
     results: list[FileStatus] = []
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -666,12 +777,7 @@ def ingest(paths: list[Path], settings: Settings, library: Library, *, annotatio
             results = _run_all(files, run_one, jobs)
     else:
         results = _run_all(files, ing.process, jobs)
-    report = IngestReport(rows=rows + results, stage_seconds={k: round(v, 3) for k, v in ing.stages.seconds.items()})
-    report.footage_seconds = round(sum(r.duration for r in results if r.status in ("ok", "warning")), 3)
-    report.wall_seconds = round(time.perf_counter() - t0, 3)
-    for w in dict.fromkeys(ing.warnings):
-        report.rows.append(FileStatus(path="(run)", status="warning", message=w))
-    return report
+    return results
 
 
 def _run_all(files: list[Path], fn: Any, jobs: int) -> list[FileStatus]:

@@ -31,6 +31,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   : >"$log"
   pipi --upgrade pip
   pipi "torch==2.14.1" "torchvision==0.29.1"
-  pipi -e ".[dev,piper]"
+  pipi -e ".[dev,piper,ray]"
   echo "$want" > "$stamp"
 fi
