@@ -274,20 +274,25 @@ def register(app: typer.Typer) -> None:
         planner: Annotated[PlannerName | None, Planner] = None,
         no_render: Annotated[bool, typer.Option("--no-render")] = False,
         no_perf: Annotated[bool, typer.Option("--no-perf", help="rank by relevance only")] = False,
+        executor: Annotated[str | None, typer.Option("--executor", help="local (this process, default) | ray "
+                                                     "(one task per variant; RAY_ADDRESS or a private cluster)")]
+        = None,
     ) -> None:
         """Every brief × variants matrix; fail-and-continue; re-run to resume; writes summary.json, manifest.csv
         (variant keys and platform ad names) and shots.csv."""
         from agent.batch import run_batch
+        from cutpilot.executors import resolve
         from cutpilot.settings import get_settings
 
         check_out(out, force)
         settings = get_settings()
+        where = resolve(executor, settings.executor)
         if no_perf:
             settings = settings.model_copy(update={"perf": False})
         lib = _open_library(settings)
         try:
             s = run_batch(file, settings=settings, library=lib, out_dir=out, planner=planner, render=not no_render,
-                          quality=quality, jobs=jobs)
+                          quality=quality, jobs=jobs, executor=where, ray_address=settings.ray_address)
         finally:
             lib.close()
         print(f"{s['ok']} made, {s['skipped']} already done, {s['failed']} failed → {out / 'summary.json'}")
