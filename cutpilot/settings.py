@@ -101,9 +101,6 @@ class Settings(BaseSettings):
     executor: str = Field(default="local", description="where ingest windows and batch variants run: local (this "
                           "process) | ray (a Ray cluster: RAY_ADDRESS, else a private one on this machine)")
     ray_address: str | None = Field(default=None, validation_alias=AliasChoices("RAY_ADDRESS", "CUTPILOT_RAY_ADDRESS"))
-    executor: str = Field(default="local", description="where ingest windows and batch variants run: local (this "
-                          "process) | ray (a Ray cluster: RAY_ADDRESS, else a private one on this machine)")
-    ray_address: str | None = Field(default=None, validation_alias=AliasChoices("RAY_ADDRESS", "CUTPILOT_RAY_ADDRESS"))
     qdrant_shards: int | None = Field(default=None, ge=1, description="shard_number of a collection the server "
                                       "backend creates (a cluster: a multiple of the node count)")
     qdrant_replication: int | None = Field(default=None, ge=1, description="replication_factor of a new server "
