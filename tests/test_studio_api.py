@@ -277,7 +277,7 @@ def test_unfinished_jobs_resume_on_start(env: Env, tmp_path: Path) -> None:
     job = env.studio.jobs_runner.submit("plan", {"ad_id": "feedfeedfeed"})
     j = _job(env, job)
     assert j["status"] == "failed" and "NotFoundError" in j["message"] and "\n" not in j["message"]
-    from cutpilot.studio.jobs import Ledger
+    from cutpilot.ledger import SqliteLedger as Ledger
 
     fresh = Ledger(env.settings.home / "studio.sqlite")
     try:

@@ -1,4 +1,5 @@
-"""Background jobs for the studio: a SQLite ledger (`<home>/studio.sqlite`) and a few daemon worker threads.
+"""Background jobs for the studio: a ledger (cutpilot.ledger: `<home>/studio.sqlite`, or Postgres at
+CUTPILOT_CHECKPOINT_URL) and a few daemon worker threads.
 
 Every update is one committed transaction, so a page reload, a second tab or a restarted server sees the same
 state. A job is its kind plus JSON params; the work itself is a handler registered per kind, so a job the server
@@ -9,120 +10,20 @@ checkpoints the work keeps: ingest's done.json, the planner's thread, a batch's 
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from cutpilot.errors import CutpilotError, NotFoundError
-from cutpilot.studio.views import JobView
-
-FINISHED = ("done", "failed")
+from cutpilot.errors import CutpilotError
+from cutpilot.ledger import FINISHED, Ledger
 
 
 def new_id() -> str:
     """A short random id: job, ad, batch and upload folder names (hex only, so always a safe path part)."""
     return secrets.token_hex(6)
-
-
-class Ledger:
-    """Jobs and the studio's own records (ads, batches) as JSON documents; thread-safe, one transaction per write."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
-        self._lock = threading.RLock()
-        with self._lock, self._conn:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, kind TEXT, status TEXT, "
-                               "progress REAL, message TEXT, result TEXT, params TEXT, created REAL, updated REAL)")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS docs (kind TEXT, id TEXT, data TEXT, created REAL, "
-                               "PRIMARY KEY (kind, id))")
-
-    # -- jobs ----------------------------------------------------------------------------------------------------
-    def add_job(self, job_id: str, kind: str, params: dict[str, Any]) -> None:
-        now = time.time()
-        with self._lock, self._conn:
-            self._conn.execute("INSERT INTO jobs VALUES (?, ?, 'queued', 0, '', '{}', ?, ?, ?)",
-                               (job_id, kind, json.dumps(params, ensure_ascii=False), now, now))
-
-    def update_job(self, job_id: str, **fields: Any) -> None:
-        cols = {k: (json.dumps(v, ensure_ascii=False) if k == "result" else v) for k, v in fields.items()
-                if k in ("status", "progress", "message", "result")}
-        if not cols:
-            return
-        sets = ", ".join(f"{k} = ?" for k in cols)
-        with self._lock, self._conn:
-            self._conn.execute(f"UPDATE jobs SET {sets}, updated = ? WHERE job_id = ?",
-                               (*cols.values(), time.time(), job_id))
-
-    def job(self, job_id: str) -> JobView:
-        with self._lock:
-            row = self._conn.execute("SELECT job_id, kind, status, progress, message, result, created, updated "
-                                     "FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no job {job_id}")
-        return _job_view(row)
-
-    def job_params(self, job_id: str) -> tuple[str, dict[str, Any]]:
-        with self._lock:
-            row = self._conn.execute("SELECT kind, params FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no job {job_id}")
-        return str(row[0]), dict(json.loads(row[1] or "{}"))
-
-    def jobs(self, limit: int = 50, *, unfinished: bool = False) -> list[JobView]:
-        where = "WHERE status NOT IN ('done', 'failed') " if unfinished else ""
-        order = "created ASC" if unfinished else "created DESC"
-        with self._lock:
-            rows = self._conn.execute("SELECT job_id, kind, status, progress, message, result, created, updated "
-                                      f"FROM jobs {where}ORDER BY {order} LIMIT ?", (limit,)).fetchall()
-        return [_job_view(r) for r in rows]
-
-    # -- documents -----------------------------------------------------------------------------------------------
-    def put(self, kind: str, doc_id: str, data: dict[str, Any]) -> None:
-        with self._lock, self._conn:
-            self._conn.execute("INSERT INTO docs VALUES (?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET "
-                               "data = excluded.data", (kind, doc_id, json.dumps(data, ensure_ascii=False),
-                                                        time.time()))
-
-    def get(self, kind: str, doc_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._conn.execute("SELECT data FROM docs WHERE kind = ? AND id = ?", (kind, doc_id)).fetchone()
-        return dict(json.loads(row[0])) if row else None
-
-    def change(self, kind: str, doc_id: str, fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """Read, modify and write one document in a single transaction (two requests never lose an update)."""
-        with self._lock, self._conn:
-            row = self._conn.execute("SELECT data FROM docs WHERE kind = ? AND id = ?", (kind, doc_id)).fetchone()
-            if row is None:
-                raise NotFoundError(f"no {kind} {doc_id}")
-            data = dict(json.loads(row[0]))
-            fn(data)
-            self._conn.execute("UPDATE docs SET data = ? WHERE kind = ? AND id = ?",
-                               (json.dumps(data, ensure_ascii=False), kind, doc_id))
-        return data
-
-    def docs(self, kind: str, limit: int = 50) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._conn.execute("SELECT data FROM docs WHERE kind = ? ORDER BY created DESC LIMIT ?",
-                                      (kind, limit)).fetchall()
-        return [dict(json.loads(r[0])) for r in rows]
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-def _job_view(row: tuple[Any, ...]) -> JobView:
-    job_id, kind, status, progress, message, result, created, updated = row
-    return JobView(job_id=job_id, kind=kind, status=status, progress=min(1.0, max(0.0, float(progress or 0))),
-                   message=message or "", result=json.loads(result or "{}"), created=created, updated=updated)
 
 
 class JobContext:

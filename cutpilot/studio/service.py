@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from cutpilot.errors import CutpilotError, InputError, NotFoundError
+from cutpilot.ledger import JobRow, open_ledger
 from cutpilot.settings import Settings
-from cutpilot.studio.jobs import FINISHED, JobContext, Jobs, Ledger, new_id
+from cutpilot.studio.jobs import FINISHED, JobContext, Jobs, new_id
 from cutpilot.studio.views import (
     AdView,
     BatchView,
@@ -91,7 +92,7 @@ class Studio:
         self._read_mutex = threading.Lock()
         self._reader: Any = None
         self._alt_cache: dict[tuple[str, str], dict[int, list[Any]]] = {}
-        self.ledger = Ledger(settings.path("studio.sqlite"))
+        self.ledger = open_ledger(settings)
         self.jobs_runner = Jobs(self.ledger, workers=workers)
         for kind, fn in (("ingest", self._run_ingest), ("plan", self._run_plan), ("render", self._run_render),
                          ("batch", self._run_batch)):
@@ -298,16 +299,16 @@ class Studio:
                 "rows": [r.model_dump(mode="json") for r in rows]}
 
     def job(self, job_id: str) -> JobView:
-        return self.ledger.job(job_id)
+        return _view(self.ledger.job(job_id))
 
     def jobs(self, limit: int = 50) -> list[JobView]:
-        return self.ledger.jobs(limit)
+        return [_view(j) for j in self.ledger.jobs(limit)]
 
     async def events(self, job_id: str) -> AsyncIterator[JobView]:
         """Snapshots of a job each time it changes, ending with its finished state (for SSE)."""
         last: tuple[Any, ...] | None = None
         while True:
-            j = self.ledger.job(job_id)
+            j = _view(self.ledger.job(job_id))
             key = (j.status, j.progress, j.message)
             if key != last:
                 last = key
@@ -743,7 +744,8 @@ class Studio:
                 files={n: f"/api/batches/{batch_id}/variants/{key}/files/{n}" for n in AD_FILES
                        if (vdir / n).is_file()},
                 error=res.get("error") if status == "failed" else None))
-        return BatchView(batch_id=batch_id, status=job.status if job else "queued", variants=variants,
+        return BatchView(batch_id=batch_id, status=job.status if job else "queued",  # type: ignore[arg-type]
+                         variants=variants,
                          job_id=doc.get("job_id"), message=job.message if job else "", created=doc.get("created", 0.0))
 
     def batches(self) -> list[BatchView]:
@@ -833,3 +835,8 @@ def _seconds(timeline: dict[str, Any]) -> float | None:
         return Timeline.model_validate(timeline).duration_ms / 1000
     except ValueError:
         return None
+
+
+def _view(row: JobRow) -> JobView:
+    """A ledger row as the API shows it (its params stay server-side)."""
+    return JobView.model_validate(row.model_dump(exclude={"params"}))
