@@ -25,6 +25,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own CUTPILOT_HOME so no test sees another's library."""
     home = tmp_path / "home"
     monkeypatch.setenv("CUTPILOT_HOME", str(home))
+    for var in ("CUTPILOT_CHECKPOINT_URL", "CUTPILOT_EXECUTOR", "RAY_ADDRESS", "QDRANT_URL", "CUTPILOT_MEDIA_ROOT"):
+        monkeypatch.delenv(var, raising=False)  # a developer's own deployment never leaks into a test
     from cutpilot.settings import get_settings
 
     get_settings.cache_clear()
