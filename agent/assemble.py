@@ -87,6 +87,50 @@ def fit_durations(storyboard: Storyboard, voice: dict[int, VoiceTrack]) -> list[
     return out
 
 
+def keep_lengths(storyboard: Storyboard, voice: dict[int, VoiceTrack], previous: list[int] | None,
+                 fitted: list[int]) -> list[int]:
+    """After a revision, the previous shot lengths where they still hold: a swapped or re-lined shot takes what
+    it needs from its nearest neighbours only, so one changed shot changes one or two segments of the cut (the
+    studio's preview re-encodes just those) instead of reflowing the whole ad. Falls back to `fitted` when the
+    shots or the total changed, or the neighbours cannot absorb the difference."""
+    slots = storyboard.slots
+    if previous is None or len(previous) != len(slots) or sum(previous) != sum(fitted):
+        return fitted
+    lo: list[int] = []
+    hi: list[float] = []
+    for s in slots:
+        cap = slot_capacity_ms(s)
+        v = voice.get(s.index)
+        need = w_voice(v) if v is not None else (CARD_MIN_MS if cap is None else MIN_SLOT_MS)
+        top = float("inf") if cap is None else cap * 1.3  # a clip may be slowed / held to 1.3× its length
+        if s.line_source == "clip_audio" and cap is not None:
+            need, top = max(need, min(cap, round(s.target_s * 1000))), float(cap)
+        if s.index == 0 and s.role == SlotRole.hook:
+            top = min(top, HOOK_MAX_MS)
+            need = min(need, HOOK_MAX_MS)
+        lo.append(min(need, int(top)) if top != float("inf") else need)
+        hi.append(top)
+    out = list(previous)
+    for i in range(len(out)):
+        want = max(out[i], lo[i])
+        if hi[i] != float("inf"):
+            want = min(want, int(hi[i]))
+        delta = out[i] - want  # > 0: time to give away; < 0: time to take
+        if delta == 0:
+            continue
+        out[i] = want
+        for j in sorted((k for k in range(len(out)) if k != i), key=lambda k: (abs(k - i), k < i)):
+            if delta == 0:
+                break
+            room = (hi[j] - out[j]) if delta > 0 else (out[j] - lo[j])
+            step = int(min(abs(delta), max(0.0, room)))
+            out[j] += step if delta > 0 else -step
+            delta -= step if delta > 0 else -step
+        if delta != 0:
+            return fitted
+    return out if sum(out) == sum(fitted) else fitted
+
+
 def _spread(out: list[int], amount: int, room: list[float], *, shrink: bool = False) -> int:
     """Distribute `amount` ms over slots in proportion to their room; returns what could not be placed."""
     left = abs(amount)
@@ -166,12 +210,14 @@ def assemble(
     fps: int = 30,
     title: str = "",
     aigc_label: dict[str, Any] | None = None,
+    previous: list[int] | None = None,
 ) -> Timeline:
     """Storyboard (+ synthesized voice, music) → a valid Timeline whose length equals the brief's duration.
 
     Every voiceover line here is TTS, so it is marked generated (implicit AIGC label + a short start notice);
-    `aigc_label` overrides the label settings, whose language follows the captions'."""
-    durs = fit_durations(storyboard, voice)
+    `aigc_label` overrides the label settings, whose language follows the captions'. `previous`: the shot lengths
+    of the cut this one revises (keep_lengths)."""
+    durs = keep_lengths(storyboard, voice, previous, fit_durations(storyboard, voice))
     lang = storyboard.captions_lang or storyboard.brief.lang
     density = _density(storyboard)
     video: list[dict[str, Any]] = []

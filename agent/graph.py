@@ -384,8 +384,19 @@ def assemble_node(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     """Storyboard + voice + music → timeline (code, not the brain, copies every time)."""
     sb = Storyboard.model_validate(state["storyboard"])
     music = MusicTrack.model_validate(state["music"]) if state.get("music") else None
-    tl = assemble(sb, _voice(state), music, title=sb.brief.text[:60])
+    tl = assemble(sb, _voice(state), music, title=sb.brief.text[:60], previous=_shot_lengths(state, sb))
     return {"timeline": json.loads(tl.to_json())}
+
+
+def _shot_lengths(state: AgentState, sb: Storyboard) -> list[int] | None:
+    """The current cut's shot lengths when this assembly revises it (same shots, same total), else None."""
+    prev = state.get("timeline")
+    if not prev:
+        return None
+    items = {int(v["slot"]): int(v["duration_ms"]) for v in prev.get("video", []) if v.get("slot") is not None}
+    if sorted(items) != list(range(len(sb.slots))):
+        return None
+    return [items[i] for i in range(len(sb.slots))]
 
 
 def _avoid(sb: Storyboard) -> set[ClipFormat]:

@@ -94,3 +94,27 @@ def test_audience_points_are_validated_and_found_by_profile(lego: Product) -> No
     assert lego.points_for(None, "en") == [] and lego.points_for("martians", "en") == []
     with pytest.raises(ValueError, match="audience is empty"):
         Product(name="x", audience_points={" ": ["a"]})
+
+
+def test_a_swapped_shot_keeps_the_other_shots_lengths() -> None:
+    """keep_lengths: a swap into a shorter clip takes its difference from the nearest neighbour only."""
+    from agent.assemble import fit_durations, keep_lengths
+    from cutpilot.storyboard import ClipChoice, Slot, SlotRole, Storyboard
+
+    def sb(second_len: float) -> Storyboard:
+        lens = [3.0, 6.0, 6.0, 6.0, 9.0]
+        lens[1] = second_len
+        roles = [SlotRole.hook, SlotRole.product_intro, SlotRole.feature_demo, SlotRole.brand, SlotRole.offer_cta]
+        return Storyboard(brief=Brief(text="x", duration_s=30), slots=[
+            Slot(index=i, role=r, target_s=[3.0, 6.5, 6.5, 6.5, 7.5][i],
+                 chosen=ClipChoice(clip_id=f"c{i}", source=f"/v{i}.mp4", start=0.0, end=lens[i]))
+            for i, r in enumerate(roles)])
+
+    before = fit_durations(sb(6.0), {})
+    swapped = sb(3.1)
+    after = keep_lengths(swapped, {}, before, fit_durations(swapped, {}))
+    assert sum(after) == sum(before) == 30000
+    changed = [i for i in range(5) if after[i] != before[i]]
+    assert 1 in changed and len(changed) <= 3 and after[0] == before[0], (before, after)
+    assert after[1] <= round(3.1 * 1300)
+    assert keep_lengths(swapped, {}, None, [1, 2]) == [1, 2]  # nothing to keep: the fresh fit
