@@ -351,18 +351,17 @@ class Studio:
 
     def _snapshot(self, ad_id: str) -> _Thread:
         """The planner thread as last checkpointed: its state values, and whether it waits at the review pause (an
-        interrupt is pending). Read from the checkpointer alone: nothing runs."""
-        from agent.graph import open_checkpointer
+        interrupt is pending). Read through the planner's front door (graph.get_state): nothing runs."""
+        from agent.run import FrontDoor
 
         with self._read_mutex:
             if self._reader is None:
-                self._reader = open_checkpointer(self.settings)
-            tup = self._reader.get_tuple({"configurable": {"thread_id": ad_id}})
-        if tup is None:
+                self._reader = FrontDoor(self.settings)
+            snap = self._reader.graph.get_state({"configurable": {"thread_id": ad_id}})
+        if not snap.values:
             return _Thread({}, False)
-        values = dict(tup.checkpoint.get("channel_values") or {})
-        paused = any(w[1] == "__interrupt__" for w in (tup.pending_writes or ()))
-        return _Thread(values, paused)
+        paused = any(t.interrupts for t in snap.tasks)
+        return _Thread(dict(snap.values), paused)
 
     def _run_plan(self, params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         from agent.run import resume_chat, start_chat
@@ -787,7 +786,7 @@ class Studio:
         self.jobs_runner.stop()
         with self._read_mutex:
             if self._reader is not None:
-                self._reader.conn.close()
+                self._reader.close()
                 self._reader = None
         with self._library_mutex:
             if self._library is not None:
