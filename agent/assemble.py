@@ -108,10 +108,11 @@ def keep_lengths(storyboard: Storyboard, voice: dict[int, VoiceTrack], previous:
         if s.index == 0 and s.role == SlotRole.hook:
             top = min(top, HOOK_MAX_MS)
             need = min(need, HOOK_MAX_MS)
-        lo.append(min(need, int(top)) if top != float("inf") else need)
-        hi.append(top)
+        lo.append(need)  # a voiced line is never cut: the shot holds its clip for as long as the words need
+        hi.append(max(top, float(need)))
     out = list(previous)
-    for i in range(len(out)):
+    broken = [i for i in range(len(out)) if out[i] < lo[i] or out[i] > hi[i]]  # only these move; a neighbour
+    for i in broken:                                                       # that absorbs time keeps it
         want = max(out[i], lo[i])
         if hi[i] != float("inf"):
             want = min(want, int(hi[i]))
@@ -119,10 +120,17 @@ def keep_lengths(storyboard: Storyboard, voice: dict[int, VoiceTrack], previous:
         if delta == 0:
             continue
         out[i] = want
-        for j in sorted((k for k in range(len(out)) if k != i), key=lambda k: (abs(k - i), k < i)):
+        near = sorted((k for k in range(len(out)) if k != i), key=lambda k: (abs(k - i), k < i))
+        for j in near:  # the nearest neighbours take it, each holding or slowing its clip to at most 1.6×
             if delta == 0:
                 break
-            room = (hi[j] - out[j]) if delta > 0 else (out[j] - lo[j])
+            if delta > 0:
+                cap = slot_capacity_ms(slots[j])
+                top = min(hi[j], HOOK_MAX_MS) if j == 0 and slots[j].role == SlotRole.hook else \
+                    (float("inf") if cap is None else max(hi[j], cap * 1.6))
+                room = top - out[j]
+            else:
+                room = out[j] - lo[j]
             step = int(min(abs(delta), max(0.0, room)))
             out[j] += step if delta > 0 else -step
             delta -= step if delta > 0 else -step
