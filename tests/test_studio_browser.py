@@ -195,7 +195,7 @@ def test_studio_flow_in_a_real_browser(server: str, tmp_path: Path) -> None:
             t0 = time.monotonic()
             page.get_by_test_id("make-submit").click()
             expect(page).to_have_url(re.compile(r"/make/[0-9a-f]{12}$"))
-            expect(page.get_by_test_id("ad")).to_have_attribute("data-status", "review", timeout=300_000)
+            expect(page.get_by_test_id("ad")).to_have_attribute("data-status", "review", timeout=600_000)
             timings["plan_s"] = time.monotonic() - t0
             shots = page.locator('[data-testid="storyboard"] article.shot')
             assert shots.count() >= 2, "the storyboard has fewer than two shots"

@@ -337,10 +337,17 @@ def _ad_ctx(request: Request, ad: AdView, flash: str | None = None, flash_ok: bo
             "flash": flash, "flash_ok": flash_ok, "inline": True}
 
 
+def _current(studio: Studio, ad_id: str) -> AdView:
+    """The ad as the page shows it: while the planner or the final render works on it, only its status and
+    progress (shots and their alternates search the library, which the working planner holds)."""
+    ad = studio.ad(ad_id, shots=False)
+    return ad if ad.status in ("planning", "rendering") else studio.ad(ad_id)
+
+
 @router.get("/make/{ad_id}", response_class=HTMLResponse)
 def make_ad(request: Request, ad_id: str) -> HTMLResponse:
     try:
-        ad = _studio(request).ad(ad_id)
+        ad = _current(_studio(request), ad_id)
     except (InputError, NotFoundError) as e:
         return _make_page(request, {}, _one_line(e), status_code=404)
     return _page(request, "make_ad.html", _ad_ctx(request, ad))
@@ -349,7 +356,7 @@ def make_ad(request: Request, ad_id: str) -> HTMLResponse:
 @router.get("/make/{ad_id}/panel", response_class=HTMLResponse)
 def make_panel(request: Request, ad_id: str) -> HTMLResponse:
     try:
-        ad = _studio(request).ad(ad_id)
+        ad = _current(_studio(request), ad_id)
     except (InputError, NotFoundError) as e:
         return _inline_error(e)
     return _page(request, "partials/ad.html", _ad_ctx(request, ad))
@@ -366,7 +373,7 @@ def _act(request: Request, ad_id: str, action: Callable[[Studio], ReviseView | N
     except InputError as e:
         flash, ok, code = _one_line(e), False, 422
     try:
-        ad = studio.ad(ad_id)
+        ad = _current(studio, ad_id)
     except (InputError, NotFoundError) as e:
         return _inline_error(e)
     return _page(request, "partials/ad.html", _ad_ctx(request, ad, flash, ok), status_code=code)
