@@ -5,25 +5,27 @@ output settings, folder): a changed brief or library, a missing file or another 
 
 `executor="ray"`: one Ray task per unfinished variant, on long-lived actors (`BatchWorker`). Planning needs
 clip search and the embedded store admits one process, so each worker searches its own read-only snapshot:
-the driver reads every point (vectors + payload) once and each worker loads them into a private store in a
-temp folder, the same backend with the same points, hence the same search results and the same storyboards
-as the local path. Planning stays in the worker with the render rather than on the driver because the graph
-plans and renders in one checkpointed run; splitting them would put the planner (LLM calls, TTS, the voice
-check) on the single driver, which is the cost that has to scale out. A snapshot is a copy of the library per
-worker, so it fits libraries of up to some 10^5 clips; beyond that point the library at a Qdrant server
-(QDRANT_URL), which every worker queries directly. A clip source that lives in memory (tests) is sent as is.
-The skip check runs on the driver, so a re-run of a finished batch starts no cluster at all.
+a byte copy of the store's folder, packed once by the driver and unpacked by each worker into a private temp
+folder, hence the same search results (ties included) and the same storyboards as the local path. Planning
+stays in the worker with the render rather than on the driver because the graph plans and renders in one
+checkpointed run, and splitting them would put the planner (LLM calls, TTS, the voice check) on the single
+driver, which is the cost that has to scale out. A snapshot is a copy of the library per worker, which fits
+libraries of up to some 10^5 clips; beyond that the library belongs on a Qdrant server (QDRANT_URL), which
+every worker queries directly. A clip source that lives in memory (tests) is sent as is. Skip checks run on the
+driver, so a re-run of a finished batch starts no cluster at all.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import json
 import os
 import re
 import resource
+import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -242,26 +244,34 @@ def make_variant(door: Any, v: Variant, vdir: Path, root: Path, thread_id: str, 
 class LibrarySnapshot:
     """A read-only copy of what the planner searches, for workers that may not open the library: the clip
     source itself when it lives in memory, nothing when the library is a Qdrant server (workers open it), else
-    every point of the embedded store, which `open` loads into a private store of the same backend."""
+    the embedded store's folder, flushed and packed as bytes (so it travels to any machine), which `open`
+    unpacks into a private folder. A byte copy, not a re-insert of the points: the store orders tied scores
+    by its internal point order, so only a byte copy searches exactly like the original."""
 
     def __init__(self, library: Any) -> None:
         self.source: Any = None
-        self.points: list[Any] = []
+        self.archive = b""
         self.meta: Any = None
         self.backend: str | None = None
         if hasattr(library, "find") or not hasattr(library, "batch"):
             self.source = library
             return
+        from index.store import store_path
+
         with library.batch() as store:
             self.meta, self.backend = store.meta, store.backend
             if self.backend == "server":
                 return
-            offset: str | None = None
-            while True:
-                page, offset = store.scroll_points(offset, 512)
-                self.points.extend(page)
-                if offset is None:
-                    break
+            shard = getattr(getattr(store, "_b", None), "shard", None)  # Qdrant Edge buffers writes until flushed
+            if shard is not None:
+                shard.flush()
+            folder = store_path(library.settings, self.backend)
+            if self.backend == "local":
+                folder = folder.parent  # qdrant-client's local folder holds the collection beside its metadata
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                tar.add(folder, arcname=".")
+            self.archive = buf.getvalue()
 
     def open(self, settings: Settings) -> Any:
         """The worker's library: searches exactly what the driver's would."""
@@ -273,11 +283,15 @@ class LibrarySnapshot:
             return Library.open(settings)
         from index.clipvec import get_image_embedder
         from index.embed import get_text_embedder
-        from index.store import ClipStore
+        from index.store import ClipStore, store_path
 
         private = settings.model_copy(update={"home": Path(tempfile.mkdtemp(prefix="cp-snapshot-"))})
+        folder = store_path(private, self.backend or "edge")
+        folder = folder.parent if self.backend == "local" else folder
+        folder.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(self.archive), mode="r") as tar:
+            tar.extractall(folder, filter="data")
         store = ClipStore.open(private, self.meta, backend=self.backend)
-        store.upsert(self.points)
         image = get_image_embedder(settings) if self.meta.image_model else None
         return Library(store, get_text_embedder(settings), image, settings)
 
@@ -292,15 +306,22 @@ class BatchWorker:
         self.door = FrontDoor(settings, self.library, planner=planner, tools=tools,  # type: ignore[arg-type]
                               perf_mode="thompson")
         self.units = 0
+        self.busy_s = 0.0
 
     def make(self, v: Variant, vdir: Path, root: Path, thread_id: str, why: str, render: bool,
              quality: str) -> dict[str, Any]:
-        self.units += 1
-        return make_variant(self.door, v, vdir, root, thread_id, why, render=render, quality=quality)
+        t0 = time.perf_counter()
+        try:
+            return make_variant(self.door, v, vdir, root, thread_id, why, render=render, quality=quality)
+        finally:
+            self.units += 1
+            self.busy_s += time.perf_counter() - t0
 
     def stats(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "units": self.units,
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        """Pid, units run, seconds spent in them, peak RSS of this process and of its largest child (ffmpeg)."""
+        return {"pid": os.getpid(), "units": self.units, "busy_s": round(self.busy_s, 3),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "children_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
 
 
 def run_batch(path: Path, *, settings: Settings, library: Any, out_dir: Path, planner: str | None = None,
@@ -367,11 +388,22 @@ def _run_on_pool(variants: list[Variant], unit: Any, library: Any, settings: Set
     todo = [p for p in plan if p[3] is not None]
     if not todo:
         return [_skipped(v, vdir, tid) for v, vdir, tid, _ in plan], []
-    pool = LazyPool(worker_cls, (settings, LibrarySnapshot(library), planner, tools), address=address,
-                    workers=workers)
+    # workers may start elsewhere: every path they get is absolute
+    here = settings.model_copy(update={"home": settings.home.resolve()})
+    pool = LazyPool(worker_cls, (here, LibrarySnapshot(library), planner, tools), address=address, workers=workers)
+
+    def result(v: Variant, vdir: Path, tid: str) -> dict[str, Any]:
+        if v.key not in refs:
+            return _skipped(v, vdir, tid)
+        try:
+            return dict(pool.get(refs[v.key]))
+        except CutpilotError as e:
+            return {"key": v.key, "status": "failed", "out_dir": str(vdir), "error": e.one_line()}
+
     try:
-        refs = {v.key: pool.submit("make", v, vdir, root, tid, why, render, quality) for v, vdir, tid, why in todo}
-        results = [pool.get(refs[v.key]) if v.key in refs else _skipped(v, vdir, tid) for v, vdir, tid, _ in plan]
+        refs = {v.key: pool.submit("make", v, vdir.resolve(), root, tid, why, render, quality)
+                for v, vdir, tid, why in todo}
+        results = [result(v, vdir, tid) for v, vdir, tid, _ in plan]
         return results, pool.stats()
     finally:
         pool.close()

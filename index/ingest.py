@@ -664,19 +664,24 @@ class IngestWorker:
         self.ing = Ingestor(settings, cast("Library", None), product=product, window_s=window_s,
                             embedder=get_text_embedder(settings))
         self.units = 0
+        self.busy_s = 0.0
+        self._t0 = 0.0
 
     def _answer(self, value: Any) -> dict[str, Any]:
         st, self.ing.stages = self.ing.stages, _Stages()
         warnings, self.ing.warnings = self.ing.warnings, []
         self.units += 1
+        self.busy_s += time.perf_counter() - self._t0
         return {"value": value, "seconds": st.seconds, "warnings": warnings}
 
     def analyse(self, src: Path, h: str, has_audio: bool, duration: float, windows: list[tuple[float, float]],
                 i: int, need_shots: bool) -> dict[str, Any]:
+        self._t0 = time.perf_counter()
         return self._answer(self.ing._analyse_unit(src, h, has_audio, duration, windows, i, need_shots))
 
     def records(self, src: Path, h: str, pr: Any, part: list[tuple[float, float]], words: list[Word],
                 language: str | None, anns: list[Annotation]) -> dict[str, Any]:
+        self._t0 = time.perf_counter()
         return self._answer(self.ing._batch_records(src, h, pr, part, _WordIndex(words), language, anns,
                                                     lambda _s: None))
 
@@ -684,9 +689,11 @@ class IngestWorker:
         """Pid, units run, models this process loaded (Whisper, text embedders) and its peak RSS."""
         from index import asr, embed
 
-        return {"pid": os.getpid(), "units": self.units, "whisper_loads": len(asr._models),
-                "embedder_loads": len(embed._CACHE), "labeler_loads": int(self.ing._labeler is not None),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        return {"pid": os.getpid(), "units": self.units, "busy_s": round(self.busy_s, 3),
+                "whisper_loads": len(asr._models), "embedder_loads": len(embed._CACHE),
+                "labeler_loads": int(self.ing._labeler is not None),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "children_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
 
 
 def _still_format(facts: VisualFacts) -> tuple[str, ClipFormat]:
@@ -724,8 +731,8 @@ def ingest(paths: list[Path], settings: Settings, library: Library, *, annotatio
     if executor == "ray" and files:
         from cutpilot.executors import LazyPool
 
-        pool = LazyPool(worker_cls or IngestWorker, (settings, product, window_s), address=ray_address,
-                        workers=workers)
+        here = settings.model_copy(update={"home": settings.home.resolve()})  # workers may start elsewhere
+        pool = LazyPool(worker_cls or IngestWorker, (here, product, window_s), address=ray_address, workers=workers)
         jobs = max(jobs, 2 * pool.workers)  # driver threads only wait on workers and commit
     try:
         ing = Ingestor(settings, library, product=product, annotations=anns, window_s=window_s, pool=pool)

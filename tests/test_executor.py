@@ -18,8 +18,8 @@ from agent_fakes import MemorySource, domain_records
 from agent_helpers import NoVoiceTools
 
 from agent.batch import BatchWorker, LibrarySnapshot, run_batch
-from cutpilot.errors import InputError
-from cutpilot.executors import resolve
+from cutpilot.errors import CutpilotError, InputError, MediaError
+from cutpilot.executors import open_pool, resolve
 from cutpilot.settings import Settings
 from index.ingest import IngestWorker, ingest
 from index.library import Library
@@ -49,6 +49,13 @@ class DyingBatchWorker(BatchWorker):
             marker.unlink()
             os._exit(1)
         return super().make(*args)
+
+
+class Broken:
+    def boom(self, kind: str) -> None:
+        if kind == "typed":
+            raise MediaError("x.mp4: broken")
+        raise ValueError("a bug")
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +129,15 @@ def test_ray_ingest_matches_local_survives_a_killed_worker_and_skips_on_rerun(
         assert lib.count() == len(want)
 
 
+def _diff(a: Any, b: Any, at: str = "") -> list[str]:
+    """Where two JSON values differ (paths), for a readable failure."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _diff(a.get(k), b.get(k), f"{at}/{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _diff(x, y, f"{at}[{i}]")]
+    return [] if a == b else [f"{at}: {a!r} != {b!r}"[:300]]
+
+
 def _outputs(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     made = {}
     for r in summary["results"]:
@@ -133,31 +149,46 @@ def _outputs(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     return made
 
 
+def _run(spec: Path, s: Settings, lib: Any, out: Path, **kw: Any) -> dict[str, Any]:
+    return run_batch(spec, settings=s, library=lib, out_dir=out, render=False, progress=False,
+                     tools=NoVoiceTools(s), **kw)
+
+
 @pytest.mark.slow
 def test_ray_batch_matches_local_survives_a_killed_worker_and_skips_on_rerun(ray_cluster: None,
                                                                              tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(BATCH, encoding="utf-8")
     s = _settings(tmp_path / "home")
-    with Library.open(s) as lib:  # a real embedded library: workers search their own snapshot of it
+    src = MemorySource(domain_records())  # deterministic search, so every byte of the plan must match
+    local = _run(tmp_path / "b.yaml", s, src, tmp_path / "local")
+    (s.home / "kill-once").write_text("die on the first variant")
+    got = _run(tmp_path / "b.yaml", s, src, tmp_path / "ray", executor="ray", workers=2, worker_cls=DyingBatchWorker)
+    assert not (s.home / "kill-once").exists()  # a worker died mid-batch and its variant was retried
+    assert (got["ok"], got["failed"]) == (local["ok"], 0) == (4, 0)
+    a, b = _outputs(got, tmp_path / "ray"), _outputs(local, tmp_path / "local")
+    assert not _diff(a, b), _diff(a, b)
+    assert len(list((tmp_path / "ray").glob("*/run.json"))) == 4  # nothing duplicated
+    rows = (tmp_path / "ray" / "manifest.csv").read_text(encoding="utf-8").strip().splitlines()
+    assert len(rows) == 1 + 4
+    again = _run(tmp_path / "b.yaml", s, src, tmp_path / "ray", executor="ray")
+    assert again["skipped"] == 4 and again["workers"] == []  # finished variants start no worker
+
+
+@pytest.mark.slow
+def test_ray_batch_over_a_real_library_plans_from_a_snapshot(ray_cluster: None, tmp_path: Path) -> None:
+    """Workers search their own byte copy of the embedded store: the same plans, tie order included."""
+    (tmp_path / "b.yaml").write_text(BATCH, encoding="utf-8")
+    s = _settings(tmp_path / "home")
+    with Library.open(s) as lib:
         lib.add(domain_records())
-        local = run_batch(tmp_path / "b.yaml", settings=s, library=lib, out_dir=tmp_path / "local", render=False,
-                          progress=False, tools=NoVoiceTools(s))
-        (s.home / "kill-once").write_text("die on the first variant")
-        got = run_batch(tmp_path / "b.yaml", settings=s, library=lib, out_dir=tmp_path / "ray", render=False,
-                        progress=False, tools=NoVoiceTools(s), executor="ray", workers=2,
-                        worker_cls=DyingBatchWorker)
-        assert not (s.home / "kill-once").exists()
-        assert (got["ok"], got["failed"]) == (local["ok"], 0) == (4, 0)
-        assert _outputs(got, tmp_path / "ray") == _outputs(local, tmp_path / "local")
-        assert len(list((tmp_path / "ray").glob("*/run.json"))) == 4  # nothing duplicated
-        rows = (tmp_path / "ray" / "manifest.csv").read_text(encoding="utf-8").strip().splitlines()
-        assert len(rows) == 1 + 4
-        again = run_batch(tmp_path / "b.yaml", settings=s, library=lib, out_dir=tmp_path / "ray", render=False,
-                          progress=False, tools=NoVoiceTools(s), executor="ray")
-        assert again["skipped"] == 4 and again["workers"] == []
+        local = _run(tmp_path / "b.yaml", s, lib, tmp_path / "local")
+        got = _run(tmp_path / "b.yaml", s, lib, tmp_path / "ray", executor="ray", workers=2)
+    assert (got["ok"], got["failed"]) == (local["ok"], 0) == (4, 0)
+    a, b = _outputs(got, tmp_path / "ray"), _outputs(local, tmp_path / "local")
+    assert not _diff(a, b), _diff(a, b)
 
 
-def test_snapshot_of_a_memory_source_is_the_source_and_of_a_store_its_points(tmp_path: Path) -> None:
+def test_snapshot_of_a_memory_source_is_the_source_and_of_a_store_a_byte_copy(tmp_path: Path) -> None:
     src = MemorySource(domain_records())
     assert LibrarySnapshot(src).open(_settings(tmp_path / "h")) is src
     s = _settings(tmp_path / "home")
@@ -167,9 +198,21 @@ def test_snapshot_of_a_memory_source_is_the_source_and_of_a_store_its_points(tmp
         want = sorted(r.clip_id for r in lib.records())
     copy = snap.open(s)  # the home's store is closed; the copy lives in its own folder
     try:
-        assert sorted(r.clip_id for r in copy.records()) == want and len(snap.points) == len(want)
+        assert sorted(r.clip_id for r in copy.records()) == want and snap.archive
         hits = copy.search("睡觉 细纹", limit=3)
         with Library.open(s) as lib:
             assert [h.clip.clip_id for h in hits] == [h.clip.clip_id for h in lib.search("睡觉 细纹", limit=3)]
     finally:
         copy.close()
+
+
+@pytest.mark.slow
+def test_worker_errors_arrive_typed_and_in_one_line(ray_cluster: None) -> None:
+    pool = open_pool(Broken, (), workers=1)
+    try:
+        with pytest.raises(MediaError, match="broken"):
+            pool.get(pool.submit("boom", "typed"))
+        with pytest.raises(CutpilotError, match="worker failed: ValueError: a bug"):
+            pool.get(pool.submit("boom", "bug"))
+    finally:
+        pool.close()

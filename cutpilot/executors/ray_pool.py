@@ -51,6 +51,7 @@ class RayPool:
         self._inflight = [0] * self.workers
         self._owner: dict[Any, int] = {}
         self._lock = threading.Lock()
+        self._retries = max_retries
 
     def submit(self, method: str, *args: Any) -> Any:
         """Run `method(*args)` on the least busy actor; returns a reference for `get`."""
@@ -62,8 +63,20 @@ class RayPool:
         return ref
 
     def get(self, ref: Any) -> Any:
+        """The unit's value; a typed error raised in the worker is raised here as itself, anything else (a bug, a
+        worker lost beyond its retries) as a one-line CutpilotError, so a caller's fail-and-continue still holds."""
+        from cutpilot.errors import CutpilotError
+
         try:
             return ray.get(ref)
+        except ray.exceptions.RayTaskError as e:
+            cause = e.cause
+            if isinstance(cause, CutpilotError):
+                raise cause from None
+            first = (str(cause).splitlines() or [""])[0]
+            raise CutpilotError(f"worker failed: {type(cause).__name__}: {first}") from None
+        except ray.exceptions.RayError as e:
+            raise CutpilotError(f"worker lost after {self._retries} retries: {type(e).__name__}") from None
         finally:
             with self._lock:
                 i = self._owner.pop(ref, None)
