@@ -232,10 +232,15 @@ def test_studio_flow_in_a_real_browser(server: str, tmp_path: Path) -> None:
             refused = page.locator('.msg.studio[data-applied="false"]').last
             expect(refused).to_contain_text(f"there is no shot {n + 5}", timeout=120_000)
             page.locator("#chat").evaluate("c => c.scrollTop = c.scrollHeight")
+            page.evaluate("() => { const v = document.querySelector('#preview'); v.muted = true; v.play(); }")
+            page.wait_for_function("document.querySelector('#preview').currentTime > 1.0", timeout=120_000)
+            page.evaluate("document.querySelector('#preview').pause()")
             _shot(page, "make")
             README_SHOT.parent.mkdir(parents=True, exist_ok=True)
             page.evaluate("window.scrollTo(0, 0)")
+            page.set_viewport_size({"width": 1360, "height": 1200})  # the chat's refusal in the picture too
             page.screenshot(path=str(README_SHOT), full_page=False)
+            page.set_viewport_size({"width": 1360, "height": 960})
 
             # Approve → the final render → download the mp4 and check it with ffprobe.
             t0 = time.monotonic()
