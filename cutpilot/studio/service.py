@@ -36,9 +36,9 @@ from cutpilot.studio.views import (
 )
 
 AD_FILES = ("ad.mp4", "captions.srt", "timeline.otio", "storyboard.json", "timeline.json", "run.json", "preview.mp4")
-UPLOAD_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".jpg", ".jpeg", ".png", ".webp", ".jsonl", ".json", ".csv",
-               ".yaml")
-MEDIA_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".jpg", ".jpeg", ".png", ".webp")
+UPLOAD_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi", ".jpg", ".jpeg", ".png", ".webp", ".jsonl", ".json",
+               ".csv", ".yaml")
+MEDIA_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi", ".jpg", ".jpeg", ".png", ".webp")
 ANNOTATION_EXTS = (".jsonl", ".json", ".csv", ".yaml")
 _ID = re.compile(r"^[0-9a-f]{12}$")
 _UNSAFE = re.compile(r"[^\w.\- ]+")
