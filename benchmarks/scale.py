@@ -3,8 +3,9 @@
 Batch: 12 variants (3 audiences × 2 aspects × 2 lengths, rendered drafts, TTS off so lines become captions) with
 the local thread pool (--jobs W) vs `executor="ray"` (W actors, each with its own library snapshot): wall time,
 peak RSS per worker, re-run skip time, same storyboards/timelines. Ingest: the 6 `samples/` sources, local
-(--jobs W) vs Ray (W actors holding Whisper + the text embedder): wall time, model loads per process, same clips.
-For both: the cost of one unit on a worker and the driver's CPU per unit, and what that means on N machines.
+(one process, --jobs 1) vs Ray (W actors holding Whisper + the text embedder): wall time, model loads per
+process, same clips. For both: the cost of one unit on a worker and the driver's CPU per unit, and what that
+means on N machines.
 
 Each mode runs in its own process, so peak RSS and model-load counts are that mode's alone.
 
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,7 +81,10 @@ def run_ingest(home: Path, embedder: str, executor: str, workers: int) -> dict[s
     lib = _open(s)
     try:
         c0, t0 = time.process_time(), time.perf_counter()
-        rep = ingest([REPO / "samples"], s, lib, progress=False, jobs=workers, executor=executor, workers=workers)
+        # local: one source at a time (the default); --jobs N shares one OpenCV face cascade between threads,
+        # which is not thread-safe (index/visual.py) and crashes now and then
+        jobs = 1 if executor == "local" else workers
+        rep = ingest([REPO / "samples"], s, lib, progress=False, jobs=jobs, executor=executor, workers=workers)
         out["wall_s"] = round(time.perf_counter() - t0, 2)
         out["driver_cpu_s"] = round(time.process_time() - c0, 3)
         out["sources"] = len(rep.rows)
@@ -89,7 +94,7 @@ def run_ingest(home: Path, embedder: str, executor: str, workers: int) -> dict[s
         out["driver_whisper_loads"], out["driver_embedder_loads"] = len(asr._models), len(embed._CACHE)
         out["clip_ids"] = sorted(r.clip_id for r in lib.records())
         t0 = time.perf_counter()
-        again = ingest([REPO / "samples"], s, lib, progress=False, jobs=workers, executor=executor, workers=workers)
+        again = ingest([REPO / "samples"], s, lib, progress=False, jobs=jobs, executor=executor, workers=workers)
         out["rerun_s"] = round(time.perf_counter() - t0, 3)
         out["rerun_skipped"] = sum(r.status == "skipped" for r in again.rows)
     finally:
@@ -151,11 +156,20 @@ def run_batch_mode(home: Path, embedder: str, executor: str, workers: int, out_d
     return out
 
 
-def _child(args: list[str]) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, cwd=REPO)
-    if proc.returncode != 0:
-        raise SystemExit(f"{args[0]} failed:\n{proc.stderr[-4000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+def _child(args: list[str], timeout: float = 420.0) -> dict[str, Any]:
+    """One mode in its own process; a run that hangs is killed and run once more (and the report says so)."""
+    for attempt in (1, 2):
+        try:
+            proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True,
+                                  cwd=REPO, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            if len(args) > 3:
+                shutil.rmtree(args[3], ignore_errors=True)
+            continue
+        if proc.returncode != 0:
+            raise SystemExit(f"{args[0]} failed:\n{proc.stderr[-4000:]}")
+        return {**json.loads(proc.stdout.strip().splitlines()[-1]), "hung_before": attempt - 1}
+    raise SystemExit(f"{args[0]} {args[2]} hung twice ({timeout:.0f} s each)")
 
 
 def _units(r: dict[str, Any]) -> tuple[int, float]:
@@ -194,7 +208,7 @@ def report(ing_l: dict[str, Any], ing_r: dict[str, Any], b_l: dict[str, Any], b_
     same_i = ing_l["clip_ids"] == ing_r["clip_ids"]
     loads_r = [(w["whisper_loads"], w["embedder_loads"], w["units"]) for w in ing_r["workers"]]
     lines += ["", f"**Ingest**, the 6 `samples/` sources ({ing_l['footage_s']:.0f} s of footage):", "",
-              "| | local (--jobs) | Ray (model actors) |", "|---|---|---|",
+              "| | local (one process, --jobs 1) | Ray (model actors) |", "|---|---|---|",
               f"| wall | {ing_l['wall_s']:.1f} s | {ing_r['wall_s']:.1f} s (+ {ing_r['cluster_start_s']:.1f} s cluster "
               "start) |",
               f"| model loads | Whisper {ing_l['driver_whisper_loads']}, embedder {ing_l['driver_embedder_loads']} "
@@ -223,6 +237,10 @@ def report(ing_l: dict[str, Any], ing_r: dict[str, Any], b_l: dict[str, Any], b_
             lines.append(f"- {name}: unit {unit:.2f} s, driver {drv * 1000:.0f} ms → one driver feeds "
                          f"~{unit / drv:.0f} workers (~{unit / drv / workers:.0f} machines of {workers} cores) "
                          "before it is the bottleneck.")
+    hung = [r["mode"] for r in (ing_l, ing_r, b_l, b_r) if r.get("hung_before")]
+    if hung:
+        lines += ["", f"Hung and re-run from scratch (killed after the timeout): {', '.join(hung)}; the figures are "
+                  "the second run's."]
     lines += ["", "Wall times on this box compare like with like only roughly: both executors share the same 2 cores "
               "with the other jobs; Ray's gain is not here (2 workers = 2 threads) but in the per-unit figures, which "
               "hold per added machine."]
