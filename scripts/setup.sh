@@ -31,6 +31,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   : >"$log"
   pipi --upgrade pip
   pipi "torch==2.14.1" "torchvision==0.29.1"
-  pipi -e ".[dev,piper,ray]"
+  pipi -e ".[dev,piper,ray,s3]"
   echo "$want" > "$stamp"
 fi
