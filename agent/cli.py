@@ -131,6 +131,9 @@ def _review_table(review: dict[str, Any]) -> None:
             c.print(f"  try: {alt}", highlight=False)
 
 
+QUIT = {"quit", "exit", "q", ":q", "bye", "退出", "结束", "不做了"}
+
+
 def _chat_loop(turn: Any, door: Any) -> None:
     from rich.console import Console
     from rich.prompt import Prompt
@@ -143,6 +146,9 @@ def _chat_loop(turn: Any, door: Any) -> None:
         c.print(f"[dim]{turn.review['hint']}  (thread {turn.thread_id}; Ctrl-C to stop, resume later)[/]",
                 highlight=False)
         raw = Prompt.ask("approve / revise")
+        if raw.strip().lower() in QUIT:
+            c.print(f"stopped; the storyboard is kept: cutpilot resume {turn.thread_id}", highlight=False)
+            return
         try:
             answer = _answer(raw)
         except InputError as e:

@@ -219,8 +219,14 @@ class Copywriter:
         text = text or ("看看它的表现" if zh else "See it for yourself.")
         cut = trim_to_budget(text, seconds, self.lang)
         name = self.facts.name
-        if name and cut != name and name.startswith(cut.rstrip("。.!！，, ")):
-            return name  # a product's name is said whole or not at all ("乐高机械" is nobody's product)
+        bare = cut.rstrip("。.!！，,:： ")
+        if name and name in text and name not in cut and any(
+                bare.endswith(name[:k]) for k in range(len(name) - 1, 1, -1)):
+            return name  # a product's name is said whole or not at all ("认识乐高机械" names nobody's product)
+        if (is_hook or role == SlotRole.hook) and name and cut != text and cut != name:
+            rest = text[len(bare):len(bare) + 1] if text.startswith(bare) else ""
+            if rest and rest not in "。.!！?？，,;；:：" and within_budget(name, seconds * 1.3, self.lang):
+                return name  # a hook cut mid-phrase ("乐高机械组凭") stops nobody: the name alone does
         return cut
 
     def _banned(self, text: str) -> bool:
