@@ -269,7 +269,8 @@ class LibrarySnapshot:
             if self.backend == "local":
                 folder = folder.parent  # qdrant-client's local folder holds the collection beside its metadata
             buf = io.BytesIO()
-            with tarfile.open(fileobj=buf, mode="w") as tar:
+            with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:  # the store preallocates sparse
+                # files (32 MB pages of zeros): compressed they travel as a few MB
                 tar.add(folder, arcname=".")
             self.archive = buf.getvalue()
 
@@ -289,7 +290,7 @@ class LibrarySnapshot:
         folder = store_path(private, self.backend or "edge")
         folder = folder.parent if self.backend == "local" else folder
         folder.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(self.archive), mode="r") as tar:
+        with tarfile.open(fileobj=io.BytesIO(self.archive), mode="r:gz") as tar:
             tar.extractall(folder, filter="data")
         store = ClipStore.open(private, self.meta, backend=self.backend)
         image = get_image_embedder(settings) if self.meta.image_model else None
