@@ -738,7 +738,7 @@ def synth_voice(
             continue
         room = voice_room(s)
         if float(r.duration_s) > room:  # the voice speaks slower than the budget assumed: say less, or show it
-            short = _shorter_for(s.line, float(r.duration_s), room, lang)
+            short = _shorter_for(s.line, float(r.duration_s), room, lang, vocabulary(sb, product))
             r2 = None
             if short and short != s.line:
                 try:
@@ -782,8 +782,9 @@ def voice_room(s: Slot) -> float:
     return s.target_s * 1.2 + 0.3
 
 
-def _shorter_for(line: str, took_s: float, room_s: float, lang: str) -> str:
-    """The line cut (on a clause or word boundary) to what this voice can say in `room_s`, at its measured pace."""
+def _shorter_for(line: str, took_s: float, room_s: float, lang: str, names: list[str] | None = None) -> str:
+    """The line cut (on a clause or word boundary) to what this voice can say in `room_s`, at its measured pace;
+    a product name is kept whole or dropped, never cut ("认识乐高机械" → "认识乐高机械组" does not fit → the name)."""
     from agent.rules import EN_WORDS_PER_S, ZH_CHARS_PER_S, speech_units
 
     units = speech_units(line, lang)
@@ -791,7 +792,14 @@ def _shorter_for(line: str, took_s: float, room_s: float, lang: str) -> str:
         return line
     fits = units * room_s / took_s * 0.95
     per_s = ZH_CHARS_PER_S if lang == "zh" else EN_WORDS_PER_S
-    return trim_to_budget(line, max(0.3, fits / per_s), lang)
+    cut = trim_to_budget(line, max(0.3, fits / per_s), lang)
+    for name in sorted(names or [], key=len, reverse=True):
+        if name in line and name not in cut:
+            k = next((k for k in range(len(name) - 1, 1, -1) if cut.endswith(name[:k])), 0)
+            if k:
+                head = cut[:-k].rstrip("，,、：: ")
+                return name if len(head) <= 2 else head
+    return cut
 
 
 def make_music(sb: Storyboard, current: MusicTrack | None, tools: Toolbox, out_dir: Path,
