@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -84,8 +85,18 @@ def motion_score(proxy: np.ndarray, start: float, end: float) -> float:
     return round(float(np.abs(np.diff(seg, axis=0)).mean() / 255.0), 4)
 
 
-@lru_cache(maxsize=1)
+_LOCAL = threading.local()
+
+
 def _face_cascade() -> Any:
+    """One cascade per thread: OpenCV's CascadeClassifier is not safe to share (`ingest --jobs 2` crashed in it)."""
+    c = getattr(_LOCAL, "cascade", None)
+    if c is None:
+        c = _LOCAL.cascade = _load_cascade()
+    return c
+
+
+def _load_cascade() -> Any:
     import cv2
 
     xml = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]
