@@ -49,6 +49,7 @@ from pydantic import BaseModel, Field
 
 from cutpilot.errors import CutpilotError, InputError, MediaError, ProviderError
 from cutpilot.media import VIDEO_EXTS, decodable_duration, extract_audio, not_video, probe
+from cutpilot.mediauri import record_source
 from cutpilot.models import ClipFormat, ClipRecord, ContentType, VisualFacts, Word, clip_id_for, file_hash
 from cutpilot.settings import Settings
 from index.annotations import Annotation, load_annotations
@@ -561,7 +562,8 @@ class Ingestor:
             content_type = ContentType.product_intro if kind != "scene photo" else ContentType.other
         cid = clip_id_for(h, 0.0, STILL_SECONDS)
         rec = ClipRecord(
-            clip_id=cid, source=str(src), source_hash=h, start=0.0, end=STILL_SECONDS, language=None,
+            clip_id=cid, source=record_source(src, self.settings), source_hash=h, start=0.0, end=STILL_SECONDS,
+            language=None,
             description=description, visual=facts, content_type=content_type, format=[fmt], product=self.product,
             tags=list(dict.fromkeys([*labels.tags, kind.replace(" ", "-")])), trend_tags=labels.trend_tags,
             label_source=labels.label_source, label_explanation=labels.explanation, keyframes=[str(kf)] * 3,
@@ -607,7 +609,8 @@ class Ingestor:
                     labels = self._label(human.get("transcript", transcript),
                                          human.get("description", description), facts, language)
                 rec = ClipRecord(
-                    clip_id=clip_id_for(h, a, b), source=str(src), source_hash=h, start=a, end=b,
+                    clip_id=clip_id_for(h, a, b), source=record_source(src, self.settings), source_hash=h,
+                    start=a, end=b,
                     language=language, transcript=transcript, words=cw, description=description, visual=facts,
                     content_type=labels.content_type, format=labels.format, product=self.product,
                     tags=labels.tags, trend_tags=labels.trend_tags, label_source=labels.label_source,

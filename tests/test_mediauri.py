@@ -179,3 +179,29 @@ def test_s3_fetched_once_into_the_cache_and_rendered(tmp_path: Path, s3: Any) ->
     tl = _timeline(uri, str(CUP), str(VO))
     res = Toolbox(s).render(tl, tmp_path / "s3.mp4", quality="draft", cache_dir=None)
     _check(res.path, tl)
+
+
+@pytest.mark.slow
+def test_ingest_records_media_uris_under_the_root_when_asked(tmp_path: Path, root: Path) -> None:
+    """With media_uris on, a clip ingested from under the media root is stored as media://…, and a worker with the
+    same root mounted elsewhere resolves it to its own copy."""
+    import warnings
+
+    from index.ingest import ingest
+    from index.library import Library
+
+    shutil.copy(CUP, root / "cup.png")
+    s = _settings(tmp_path, root, media_uris=True, text_embedder="hash")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lib = Library.open(s)
+    try:
+        rep = ingest([root / "cup.png"], s, lib, progress=False)
+        assert [r.status for r in rep.rows] == ["ok"], rep.rows
+        [rec] = lib.records()
+    finally:
+        lib.close()
+    assert rec.source == "media://cup.png"
+    other = tmp_path / "mount-elsewhere"
+    shutil.copytree(root, other)
+    assert resolve(rec.source, _settings(tmp_path, other)) == other / "cup.png"
