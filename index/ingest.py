@@ -708,6 +708,27 @@ def _still_format(facts: VisualFacts) -> tuple[str, ClipFormat]:
     return "scene photo", ClipFormat.product_display
 
 
+def plan_files(paths: list[Path], settings: Settings, library: Library, annotations: Path | None
+               ) -> tuple[list[Path], list[FileStatus], dict[Path, list[Any]]]:
+    """What an ingest will read: the media files found, a row per problem already known (a bad annotation line
+    is a failed row and is skipped; a mapped or custom team word a warning; an annotated source that is missing),
+    and the annotations by source. Shared by `cutpilot ingest` and the studio's ingest job."""
+    roots = [r for r in (_resolved(p) for p in paths) if r is not None]
+    loaded = load_annotations(annotations, roots, embedder=library.embedder, strict=False) if annotations else None
+    anns: dict[Path, list[Any]] = dict(loaded.by_source) if loaded else {}
+    files, rows = discover(paths, settings)
+    if loaded is not None:
+        rows = [FileStatus(path=f"{annotations} line {p.line}", status=p.status, message=p.message)
+                for p in loaded.problems] + rows
+    for src in anns:
+        if src not in files:
+            if src.exists():
+                files.append(src)
+            else:
+                rows.append(FileStatus(path=str(src), status="failed", message="annotated source not found"))
+    return files, rows, anns
+
+
 def ingest(paths: list[Path], settings: Settings, library: Library, *, annotations: Path | None = None,
            product: str | None = None, jobs: int = 1, progress: bool = True,
            window_s: float = WINDOW_S, executor: str = "local", ray_address: str | None = None,
@@ -717,19 +738,7 @@ def ingest(paths: list[Path], settings: Settings, library: Library, *, annotatio
     and transcribed at a time. `executor="ray"` runs the windows on Ray workers (`IngestWorker`, or `worker_cls`),
     joining `ray_address` or starting a private cluster of `workers` CPUs."""
     t0 = time.perf_counter()
-    roots = [r for r in (_resolved(p) for p in paths) if r is not None]
-    loaded = load_annotations(annotations, roots, embedder=library.embedder, strict=False) if annotations else None
-    anns = loaded.by_source if loaded else {}
-    files, rows = discover(paths, settings)
-    if loaded is not None:  # a bad line is a failed row and is skipped; a mapped or custom team word a warning
-        rows = [FileStatus(path=f"{annotations} line {p.line}", status=p.status, message=p.message)
-                for p in loaded.problems] + rows
-    for src in anns:
-        if src not in files:
-            if src.exists():
-                files.append(src)
-            else:
-                rows.append(FileStatus(path=str(src), status="failed", message="annotated source not found"))
+    files, rows, anns = plan_files(paths, settings, library, annotations)
     pool = None
     if executor == "ray" and files:
         from cutpilot.executors import LazyPool

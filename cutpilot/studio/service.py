@@ -251,8 +251,7 @@ class Studio:
 
     def _run_ingest(self, params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         """index.ingest.ingest's steps with progress told to the ledger (resumable: finished sources are skipped)."""
-        from index.annotations import load_annotations
-        from index.ingest import FileStatus, Ingestor, discover
+        from index.ingest import FileStatus, Ingestor, plan_files
         from index.lock import ingest_lock
 
         paths = [Path(p) for p in params["paths"]]
@@ -261,20 +260,7 @@ class Studio:
         ctx.progress(0.0, "waiting for the library" if ingest_lock(self.settings.home).held else "starting")
         t0 = time.perf_counter()
         with ingest_lock(self.settings.home).hold(3600.0):
-            roots = [p.resolve() for p in paths if p.exists()]
-            loaded = load_annotations(annotations, roots, embedder=lib.embedder, strict=False) \
-                if annotations else None
-            anns = loaded.by_source if loaded else {}
-            files, rows = discover(paths, self.settings)
-            if loaded is not None:
-                rows = [FileStatus(path=f"{annotations} line {p.line}", status=p.status, message=p.message)
-                        for p in loaded.problems] + rows
-            for src in anns:
-                if src not in files:
-                    if src.exists():
-                        files.append(src)
-                    else:
-                        rows.append(FileStatus(path=str(src), status="failed", message="annotated source not found"))
+            files, rows, anns = plan_files(paths, self.settings, lib, annotations)
             ing = Ingestor(self.settings, lib, product=params.get("product"), annotations=anns)
             n = max(1, len(files))
             for k, src in enumerate(files):
