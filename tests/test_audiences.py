@@ -47,7 +47,7 @@ def test_profiles_load_and_match_in_both_languages() -> None:
 def test_two_audiences_of_one_brief_get_different_ads(lego: Product, lang: str) -> None:
     kids, kids_sb = _ad(lego, lang, "kids 8-12")
     coll, coll_sb = _ad(lego, lang, "adult collectors")
-    plain, plain_sb = _ad(lego, lang, None)
+    plain, _ = _ad(lego, lang, None)
     assert kids[0] != coll[0] and kids[0] != plain[0]  # the hook changes
     assert kids != coll
     assert kids_sb.music_mood == "fun" and coll_sb.music_mood == "premium"  # type: ignore[attr-defined]

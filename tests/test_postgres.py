@@ -313,16 +313,22 @@ def test_ledger_updates_from_another_process(ledger_url: str | None, tmp_path: P
 
 
 def test_sqlite_ledger_opens_the_studios_existing_file(tmp_path: Path) -> None:
-    """The studio's `studio.sqlite` as it is today opens in the new ledger with every job and document, and the
-    studio's own reader still reads what the new ledger wrote (the switch needs no migration)."""
-    from cutpilot.studio.jobs import Ledger as StudioLedger
+    """A `studio.sqlite` written by the studio's first ledger (its own schema, made here with plain SQL) opens in
+    the shared ledger with every job and document, and keeps that schema (the switch needs no migration)."""
+    import json
+    import sqlite3
 
     path = tmp_path / "home" / "studio.sqlite"
-    old = StudioLedger(path)
-    old.add_job("j1", "plan", {"ad_id": "a1"})
-    old.update_job("j1", status="done", progress=1.0, result={"ad": "x.mp4"}, message="done")
-    old.put("ad", "a1", {"status": "done"})
-    old.close()
+    path.parent.mkdir(parents=True)
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, kind TEXT, status TEXT, progress REAL, message TEXT, "
+                "result TEXT, params TEXT, created REAL, updated REAL)")
+    con.execute("CREATE TABLE docs (kind TEXT, id TEXT, data TEXT, created REAL, PRIMARY KEY (kind, id))")
+    con.execute("INSERT INTO jobs VALUES ('j1', 'plan', 'done', 1.0, 'done', ?, ?, 1.0, 2.0)",
+                (json.dumps({"ad": "x.mp4"}), json.dumps({"ad_id": "a1"})))
+    con.execute("INSERT INTO docs VALUES ('ad', 'a1', ?, 1.0)", (json.dumps({"status": "done"}),))
+    con.commit()
+    con.close()
     with SqliteLedger(path) as led:
         j = led.job("j1")
         assert (j.kind, j.status, j.progress, j.result, j.params) == ("plan", "done", 1.0, {"ad": "x.mp4"},
@@ -330,9 +336,10 @@ def test_sqlite_ledger_opens_the_studios_existing_file(tmp_path: Path) -> None:
         assert led.get("ad", "a1") == {"status": "done"}
         led.add_job("j2", "batch", {"n": 2})
         led.change("ad", "a1", lambda d: d.update(status="review"))
-    old = StudioLedger(path)
+    con = sqlite3.connect(path)
     try:
-        assert old.job("j2").status == "queued" and old.job_params("j2") == ("batch", {"n": 2})
-        assert old.get("ad", "a1") == {"status": "review"}
+        assert con.execute("SELECT status, params FROM jobs WHERE job_id = 'j2'").fetchone() == (
+            "queued", json.dumps({"n": 2}))
+        assert json.loads(con.execute("SELECT data FROM docs WHERE id = 'a1'").fetchone()[0]) == {"status": "review"}
     finally:
-        old.close()
+        con.close()
