@@ -473,6 +473,24 @@ def audio_entry(tl: Timeline, total_samples: int, cache: Path) -> Path:
     return cache / f"audio-{_h([RENDER_VERSION, total_samples, mat, tl.audio.model_dump()])}.m4a"
 
 
+def _mixed(tl: Timeline, probes: dict[str, Any], total_samples: int, out: Path, settings: Settings
+           ) -> tuple[Any, bool]:
+    """The timeline's audio mixed to float32 stereo, exactly `total_samples` long (the final's and the preview's
+    shared first step; each then normalises its own way), and whether any source had sound."""
+    import numpy as np
+
+    args, any_audio = _audio_graph(tl, probes, total_samples)
+    raw = atomic.temp_path(out.with_suffix(".mix.f32"))  # pid-named: `cutpilot gc` removes a killed run's
+    try:
+        run_ffmpeg([*args, str(raw)], item_id="audio", what="audio mix failed", ffmpeg=settings.ffmpeg)
+        x = np.fromfile(raw, dtype=np.float32).reshape(-1, 2)
+    finally:
+        raw.unlink(missing_ok=True)
+    if x.shape[0] < total_samples:
+        x = np.vstack([x, np.zeros((total_samples - x.shape[0], 2), np.float32)])
+    return x[:total_samples], any_audio
+
+
 def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache: Path,
                  settings: Settings) -> tuple[Path, float | None, float]:
     """Mix once, normalise once; cached by the audio inputs' content."""
@@ -483,16 +501,7 @@ def render_audio(tl: Timeline, probes: dict[str, Any], total_samples: int, cache
     if out.exists() and meta.exists():
         m = json.loads(meta.read_text())
         return out, m["lufs"], m["tp"]
-    args, any_audio = _audio_graph(tl, probes, total_samples)
-    raw = atomic.temp_path(out.with_suffix(".mix.f32"))  # pid-named: `cutpilot gc` removes a killed run's
-    try:
-        run_ffmpeg([*args, str(raw)], item_id="audio", what="audio mix failed", ffmpeg=settings.ffmpeg)
-        x = np.fromfile(raw, dtype=np.float32).reshape(-1, 2)
-    finally:
-        raw.unlink(missing_ok=True)
-    if x.shape[0] < total_samples:
-        x = np.vstack([x, np.zeros((total_samples - x.shape[0], 2), np.float32)])
-    x = x[:total_samples]
+    x, any_audio = _mixed(tl, probes, total_samples, out, settings)
     lufs, tp = None, -120.0
     if any_audio:
         x, lufs, tp = normalize_loudness(x, tl.audio.target_lufs, tl.audio.true_peak_db)
@@ -595,16 +604,7 @@ def render_audio_preview(tl: Timeline, probes: dict[str, Any], total_samples: in
     out = preview_audio_entry(tl, total_samples, cache)
     if _ready(out):
         return out, None, None
-    args, any_audio = _audio_graph(tl, probes, total_samples)
-    raw = atomic.temp_path(out.with_suffix(".mix.f32"))
-    try:
-        run_ffmpeg([*args, str(raw)], item_id="audio", what="audio mix failed", ffmpeg=settings.ffmpeg)
-        x = np.fromfile(raw, dtype=np.float32).reshape(-1, 2)
-    finally:
-        raw.unlink(missing_ok=True)
-    if x.shape[0] < total_samples:
-        x = np.vstack([x, np.zeros((total_samples - x.shape[0], 2), np.float32)])
-    x = x[:total_samples]
+    x, any_audio = _mixed(tl, probes, total_samples, out, settings)
     if any_audio:
         x = _one_pass_loudness(x, tl.audio.target_lufs, tl.audio.true_peak_db)
     pcm = atomic.temp_path(out.with_suffix(".norm.f32"))
