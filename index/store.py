@@ -215,21 +215,14 @@ class _ClientBackend:
     def count(self, c: Conditions | None) -> int:
         return int(self.client.count(self.collection, count_filter=self._filter(c), exact=True).count)
 
-    def _point(self, r: Any) -> StorePoint:
-        vec = r.vector or {}
-        sp = vec.get(SPARSE)
-        sparse = (list(sp.indices), list(sp.values)) if sp is not None else ([], [])
-        return StorePoint(id=str(r.id), text=vec.get(TEXT) or [], payload=r.payload or {}, sparse=sparse,
-                          image=vec.get(IMAGE))
-
     def scroll_points(self, offset: str | None, batch: int) -> tuple[list[StorePoint], str | None]:
         recs, nxt = self.client.scroll(self.collection, limit=batch, offset=offset, with_payload=True,
                                        with_vectors=True)
-        return [self._point(r) for r in recs], (str(nxt) if nxt is not None else None)
+        return [_store_point(r) for r in recs], (str(nxt) if nxt is not None else None)
 
     def retrieve_points(self, ids: list[str]) -> list[StorePoint]:
         recs = self.client.retrieve(self.collection, ids=ids, with_payload=True, with_vectors=True)
-        return [self._point(r) for r in recs]
+        return [_store_point(r) for r in recs]
 
     def query(self, queries: list[VectorQuery], c: Conditions | None, limit: int) -> list[list[tuple[str, float]]]:
         m = self.m
@@ -361,22 +354,15 @@ class _EdgeBackend:
     def count(self, c: Conditions | None) -> int:
         return int(self.shard.count(self.qe.CountRequest(exact=True, filter=self._filter(c))))
 
-    def _point(self, r: Any) -> StorePoint:
-        vec = r.vector or {}
-        sp = vec.get(SPARSE)
-        sparse = (list(sp.indices), list(sp.values)) if sp is not None else ([], [])
-        return StorePoint(id=str(r.id), text=vec.get(TEXT) or [], payload=r.payload or {}, sparse=sparse,
-                          image=vec.get(IMAGE))
-
     def scroll_points(self, offset: str | None, batch: int) -> tuple[list[StorePoint], str | None]:
         recs, nxt = self.shard.scroll(
             self.qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
         )
-        return [self._point(r) for r in recs], (str(nxt) if nxt is not None else None)
+        return [_store_point(r) for r in recs], (str(nxt) if nxt is not None else None)
 
     def retrieve_points(self, ids: list[str]) -> list[StorePoint]:
         wanted: list[int | uuid.UUID | str] = list(ids)
-        return [self._point(r) for r in self.shard.retrieve(wanted, with_payload=True, with_vector=True)]
+        return [_store_point(r) for r in self.shard.retrieve(wanted, with_payload=True, with_vector=True)]
 
     def query(self, queries: list[VectorQuery], c: Conditions | None, limit: int) -> list[list[tuple[str, float]]]:
         qe = self.qe
@@ -544,3 +530,12 @@ class ClipStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _store_point(r: Any) -> StorePoint:
+    """A retrieved or scrolled point (either backend's record shape) with its vectors, as migrate moves it."""
+    vec = r.vector or {}
+    sp = vec.get(SPARSE)
+    sparse = (list(sp.indices), list(sp.values)) if sp is not None else ([], [])
+    return StorePoint(id=str(r.id), text=vec.get(TEXT) or [], payload=r.payload or {}, sparse=sparse,
+                      image=vec.get(IMAGE))
