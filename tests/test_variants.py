@@ -118,3 +118,15 @@ briefs:
     for k in ("same__火星人", "same__金星人"):
         notes = json.loads((tmp_path / "out" / k / "storyboard.json").read_text(encoding="utf-8"))["notes"]
         assert any("offers nothing that differs" in n for n in notes), notes
+
+
+def test_a_bad_variants_count_is_one_line_naming_the_row(tmp_path: Path) -> None:
+    import pytest
+
+    from cutpilot.errors import InputError
+
+    for bad in ("0", "21", "three"):
+        (tmp_path / "b.yaml").write_text(f"briefs:\n  - brief: make a 15s ad\n    variants: {bad}\n",
+                                         encoding="utf-8")
+        with pytest.raises(InputError, match=r"b\.yaml row 1: variants"):
+            load_rows(tmp_path / "b.yaml")
